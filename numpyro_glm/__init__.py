@@ -1,0 +1,42 @@
+"""numpyro_glm: generalized linear models for NumPyro.
+
+Exponential-family families and a link registry that plug straight into NumPyro
+models, plus the distributions NumPyro lacks (inverse Gaussian, Tweedie).
+
+Example:
+    >>> import jax.numpy as jnp
+    >>> import numpyro_glm as glm
+    >>> family = glm.Poisson()
+    >>> float(family.link.inverse(jnp.log(3.0)))
+    3.0
+"""
+
+from . import distributions, families, links
+from .families import (
+    Bernoulli,
+    Binomial,
+    Family,
+    Gamma,
+    Gaussian,
+    InverseGaussian,
+    NegativeBinomial,
+    Poisson,
+    Tweedie,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "links",
+    "families",
+    "distributions",
+    "Family",
+    "Gaussian",
+    "Bernoulli",
+    "Binomial",
+    "Poisson",
+    "Gamma",
+    "InverseGaussian",
+    "NegativeBinomial",
+    "Tweedie",
+]
