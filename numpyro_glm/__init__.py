@@ -12,6 +12,9 @@ Example:
 """
 
 from . import distributions, families, links
+from .fit import fit
+from .irls import Status
+from .results import GLMFit
 from .families import (
     Bernoulli,
     Binomial,
@@ -27,6 +30,9 @@ from .families import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "fit",
+    "GLMFit",
+    "Status",
     "links",
     "families",
     "distributions",

@@ -1,8 +1,9 @@
 """Command line: ``python -m numpyro_glm [quickstart]`` (also ``numpyro-glm``).
 
 ``quickstart`` is a two-minute tour of what is here today: the link and family
-registries, the Tweedie distribution NumPyro lacks, and a hand-written NumPyro
-model whose likelihood is one ``family.distribution(...)`` call, fitted by NUTS.
+registries, the Tweedie distribution NumPyro lacks, a maximum-likelihood fit with
+R's summary table, and a hand-written NumPyro model whose likelihood is one
+``family.distribution(...)`` call, fitted by NUTS.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def quickstart(num_samples: int = 500, seed: int = 0) -> dict:
     from numpyro.infer import MCMC, NUTS
 
     from . import families, links
+    from .fit import fit
 
     print("numpyro_glm quickstart\n")
     print("links:   ", ", ".join(links.available() + ["power(p)"]))
@@ -43,6 +45,11 @@ def quickstart(num_samples: int = 500, seed: int = 0) -> dict:
     print(f"log-likelihood at the truth: {float(family.log_prob(y, mu, true_dispersion).sum()):.2f}")
     print(f"deviance at the truth:       {float(family.deviance(y, mu)):.2f}\n")
 
+    start = time.perf_counter()
+    mle = fit(X, y, family, coef_names=["(Intercept)", "x1", "x2"])
+    print(f"Maximum likelihood (IRLS), {time.perf_counter() - start:.2f} s including compilation:\n")
+    print(mle.summary(), "\n")
+
     def model(X, y=None):
         coef = numpyro.sample("coef", dist.Normal(0.0, 2.5).expand([X.shape[1]]).to_event(1))
         dispersion = numpyro.sample("dispersion", dist.HalfNormal(5.0))
@@ -57,13 +64,16 @@ def quickstart(num_samples: int = 500, seed: int = 0) -> dict:
 
     coef_mean, coef_sd = samples["coef"].mean(0), samples["coef"].std(0)
     print(f"NUTS, {num_samples} warmup + {num_samples} draws, {elapsed:.1f} s:")
-    print(f"  {'':12s}{'true':>8s}{'mean':>9s}{'sd':>8s}")
+    print(f"  {'':12s}{'true':>8s}{'MLE':>9s}{'SE':>8s}{'mean':>9s}{'sd':>8s}")
     for i, name in enumerate(["(Intercept)", "x1", "x2"]):
-        print(f"  {name:12s}{float(true_coef[i]):8.3f}{float(coef_mean[i]):9.3f}{float(coef_sd[i]):8.3f}")
+        print(f"  {name:12s}{float(true_coef[i]):8.3f}{float(mle.coef[i]):9.3f}{float(mle.se[i]):8.3f}"
+              f"{float(coef_mean[i]):9.3f}{float(coef_sd[i]):8.3f}")
     disp = samples["dispersion"]
-    print(f"  {'dispersion':12s}{true_dispersion:8.3f}{float(disp.mean()):9.3f}{float(disp.std()):8.3f}")
-    print("\nNext: the IRLS fitter, model blocks and MLE-initialised NUTS land in later releases (see README).")
+    print(f"  {'dispersion':12s}{true_dispersion:8.3f}{float(mle.dispersion):9.3f}{'':8s}"
+          f"{float(disp.mean()):9.3f}{float(disp.std()):8.3f}")
+    print("\nNext: model blocks and MLE-initialised NUTS land in a later release (see README).")
     return {
+        "mle": mle,
         "coef_mean": coef_mean,
         "coef_sd": coef_sd,
         "true_coef": true_coef,

@@ -513,6 +513,10 @@ class LogC(Link):
     def inverse_deriv(self, eta):
         return -jnp.exp(self._clipped(eta))
 
+    def valid_eta(self, eta):
+        # μ ∈ (0, 1) needs η < 0; the clip would otherwise hide an invalid step.
+        return jnp.isfinite(eta) & (eta < 0)
+
     def log_inverse(self, eta):
         return _log1mexp(-self._clipped(eta))
 

@@ -1,0 +1,397 @@
+r"""``fit``: maximum-likelihood GLMs with R's numbers, jittable, vmappable, differentiable.
+
+This is the public boundary: with concrete arrays it validates the inputs (raising a
+``ValueError`` that names the argument and the first bad rows), detects aliased
+columns as R does, and warns about non-convergence and separation. Under a user's
+``jit`` or ``vmap`` nothing raises or warns: ``status`` carries the outcome.
+
+Conventions (R's ``glm`` / ``summary.glm`` / ``logLik.glm``; statsmodels differs in
+the marked places):
+
+* dispersion φ̂: 1 for Poisson, binomial, Bernoulli and negative binomial; else
+  Pearson χ²/df_resid (``dispersion="pearson"``, the default), or
+  deviance/df_resid (``"deviance"``), or a given float.
+* loglik is evaluated at the ML dispersion: deviance/n for the Gaussian,
+  deviance/Σw for the Gamma, inverse Gaussian and Tweedie (statsmodels uses the
+  Pearson φ̂ except for the Gaussian-identity model, so its ``llf``/``aic`` differ).
+* aic = −2 loglik + 2k with k = rank + [φ estimated] + [α estimated].
+* null deviance: the intercept-only model when X has a constant column (refitted
+  with the offset when there is one), else μ = g⁻¹(offset).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import irls
+from .families import Binomial, Family, Gaussian, NegativeBinomial
+from .irls import Status
+from .results import GLMFit
+
+__all__ = ["fit"]
+
+_MAX_ROWS_SHOWN = 5
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _is_traced(*arrays) -> bool:
+    return any(isinstance(a, jax.core.Tracer) for a in arrays if a is not None)
+
+
+def _bad_rows_message(argument: str, bad: np.ndarray, requirement: str) -> str:
+    rows = np.flatnonzero(bad)
+    more = f" (and {len(rows) - _MAX_ROWS_SHOWN} more)" if len(rows) > _MAX_ROWS_SHOWN else ""
+    return f"{argument} {requirement}; {len(rows)} bad row(s), first at rows {rows[:_MAX_ROWS_SHOWN].tolist()}{more}"
+
+
+def _check_rows(argument: str, bad: np.ndarray, requirement: str):
+    if np.any(bad):
+        raise ValueError(_bad_rows_message(argument, bad, requirement))
+
+
+def _vector(argument: str, value, n: int) -> np.ndarray | None:
+    if value is None:
+        return None
+    array = np.asarray(value, dtype=float)
+    if array.ndim == 0:
+        array = np.full(n, float(array))
+    if array.shape != (n,):
+        raise ValueError(f"{argument} must have shape ({n},) like y, got {array.shape}")
+    return array
+
+
+def _validate(X, y, family, weights, offset, exposure, trials, init):
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D design matrix (n, p), got shape {X.shape}")
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D with one entry per row of X, got shape {y.shape}")
+    n, p = X.shape
+    if y.shape[0] != n:
+        raise ValueError(f"X has {n} rows but y has {y.shape[0]}")
+    if n == 0 or p == 0:
+        raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
+    _check_rows("X", ~np.all(np.isfinite(X), axis=1), "must be finite (no NaN or inf)")
+    w = _vector("weights", weights, n)
+    if w is not None:
+        _check_rows("weights", ~np.isfinite(w), "must be finite")
+        _check_rows("weights", w < 0, "must be non-negative")
+        if not np.any(w > 0):
+            raise ValueError("weights are all zero: nothing to fit")
+    o = _vector("offset", offset, n)
+    if o is not None:
+        _check_rows("offset", ~np.isfinite(o), "must be finite")
+    e = _vector("exposure", exposure, n)
+    if e is not None:
+        if family.link.name != "log":
+            raise ValueError(f"exposure needs the log link (it enters as log(exposure) in the offset); "
+                             f"the {family.name} family here has link {family.link.name!r}: use offset= instead")
+        _check_rows("exposure", ~np.isfinite(e) | (e <= 0), "must be positive and finite")
+    t = _vector("trials", trials, n)
+    if isinstance(family, Binomial):
+        if t is None:
+            raise ValueError("the binomial family needs trials= (the number of trials of each row)")
+    elif t is not None:
+        raise ValueError(f"trials is only used by the binomial family, not by {family.name}")
+    # Rows with zero weight are ignored, so their response is not checked (as R).
+    active = np.ones(n, bool) if w is None else w > 0
+    family.validate_response(y[active], trials=None if t is None else t[active])
+    if init is not None:
+        init = np.asarray(init, dtype=float)
+        if init.shape != (p,):
+            raise ValueError(f"init must have shape ({p},) (one value per column of X), got {init.shape}")
+        if not np.all(np.isfinite(init)):
+            raise ValueError("init must be finite")
+    return active
+
+
+def _aliased_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+    """Columns that are (numerically) linear combinations of earlier ones.
+
+    The rule of R's ``qr(..., tol = 1e-7)`` (LINPACK dqrdc2): a column is aliased
+    when what is left of it after projecting out the kept columns is below ``tol``
+    of its original norm; later columns are the ones dropped. Computed from the
+    p × p Gram matrix (one BLAS pass over X) by a Cholesky that skips aliased
+    columns: the squared residual norm of column j is G_jj − Σ_k L_jk².
+    """
+    gram = X.T @ X
+    p = gram.shape[0]
+    norms2 = np.diag(gram).copy()
+    factor = np.zeros((p, p))
+    aliased = np.zeros(p, bool)
+    for j in range(p):  # a loop over columns (p), not over data
+        kept = np.flatnonzero(~aliased[:j])
+        residual2 = norms2[j] - factor[j, kept] @ factor[j, kept]
+        if norms2[j] == 0 or residual2 <= (tol**2) * norms2[j]:
+            aliased[j] = True
+            continue
+        factor[j, j] = np.sqrt(residual2)
+        later = np.arange(j + 1, p)
+        factor[later, j] = (gram[later, j] - factor[np.ix_(later, kept)] @ factor[j, kept]) / factor[j, j]
+    return aliased
+
+
+# --------------------------------------------------------------------------- the fit
+
+
+def _has_intercept(X):
+    """Whether a column of X is constant and non-zero (works on traced X too)."""
+    constant = jnp.all(X == X[:1], axis=0) & (X[0] != 0)
+    return jnp.any(constant)
+
+
+def _null_deviance(X, y, family, weights, offset, trials, tol, max_iter, has_offset, eta):
+    y_mean, w = irls._mean_scale(family, y, weights, trials)
+    active = w > 0
+    if has_offset:
+        stop = jax.lax.stop_gradient
+        # Start from the average of the full fit's η − offset: valid wherever the
+        # full fit is, even for links whose default start is not (NB with cloglog).
+        start = jnp.sum(jnp.where(active, w * (eta - offset), 0.0)) / jnp.sum(jnp.where(active, w, 0.0))
+        intercept = irls.solve_intercept(stop(y_mean), family, stop(w), stop(offset), stop(start), tol=tol,
+                                         max_iter=max_iter)
+        # Differentiate the null fit by its stationarity too, never through the loop.
+        ones = jnp.ones((X.shape[0], 1), X.dtype)
+        intercept = irls.implicit_solution(family, intercept[None], ones, y_mean, w, offset)[0]
+        mu_intercept = family.link.inverse(intercept + offset)
+    else:
+        # The intercept-only MLE is the weighted mean, whatever the link.
+        mean = jnp.sum(jnp.where(active, w * y_mean, 0.0)) / jnp.sum(jnp.where(active, w, 0.0))
+        mu_intercept = jnp.full_like(y_mean, mean)
+    mu_offset_only = family.link.inverse(offset)
+    mu_null = jnp.where(_has_intercept(X), mu_intercept, mu_offset_only)
+    return irls._deviance(family, y_mean, mu_null, w)
+
+
+def _ml_dispersion(family: Family, deviance, weights, n_active):
+    """The dispersion at which R evaluates the log-likelihood."""
+    if not family.has_free_dispersion:
+        return jnp.ones_like(deviance)
+    if isinstance(family, Gaussian) or getattr(family, "power", None) == 0:
+        return deviance / n_active
+    return deviance / jnp.sum(weights)
+
+
+@partial(jax.jit, static_argnames=("family", "tol", "max_iter", "dispersion_kind", "coef_names"))
+def _fit_arrays(X, y, weights, offset, trials, init, dispersion_value, *, family, tol, max_iter, dispersion_kind,
+                coef_names):
+    """The traceable part of ``fit``: arrays in, a GLMFit out (jitted as a whole)."""
+    dtype = X.dtype
+    n, p = X.shape
+    has_offset = offset is not None
+    weights = jnp.ones(n, dtype) if weights is None else jnp.asarray(weights, dtype)
+    offset = jnp.zeros(n, dtype) if offset is None else jnp.asarray(offset, dtype)
+    y = jnp.asarray(y, dtype)
+    if isinstance(family, Binomial):
+        trials = jnp.asarray(trials, dtype) * jnp.ones(n, dtype)
+    stop = jax.lax.stop_gradient
+
+    alpha = alpha_se = None
+    if isinstance(family, NegativeBinomial) and family.estimates_alpha:
+        result, alpha_hat, joint_hessian = irls.solve_negative_binomial(
+            stop(X), stop(y), family, stop(weights), stop(offset), init, tol=tol, max_iter=max_iter
+        )
+        params = jnp.concatenate([result.coef, jnp.log(alpha_hat)[None]])
+        params = irls.implicit_solution_negative_binomial(family, params, X, y, weights, offset)
+        coef, alpha = params[:-1], jnp.exp(params[-1])
+        fitted_family = family.replace(alpha=alpha)
+        # SE of α from the joint observed information in (β, log α), by the delta
+        # method (as statsmodels' discrete NB2). Not differentiated (see GLMFit).
+        unit = jnp.zeros(params.shape[0], dtype).at[-1].set(1.0)
+        log_alpha_var = -jnp.linalg.solve(joint_hessian, unit)[-1]
+        alpha_se = stop(alpha) * jnp.sqrt(log_alpha_var)
+    else:
+        result = irls.solve(stop(X), stop(y), family, stop(weights), stop(offset), stop(trials), init,
+                            tol=tol, max_iter=max_iter)
+        fitted_family = family
+        y_mean, w_eff = irls._mean_scale(family, y, weights, trials)
+        coef = irls.implicit_solution(family, result.coef, X, y_mean, w_eff, offset)
+
+    y_mean, w_eff = irls._mean_scale(fitted_family, y, weights, trials)
+    active = w_eff > 0
+    n_active = jnp.sum(active).astype(dtype)
+    eta = X @ coef + offset
+    mu = fitted_family.link.inverse(eta)
+    deviance = irls._deviance(fitted_family, y_mean, mu, w_eff)
+    pearson = jnp.sum(jnp.where(active, w_eff * jnp.square(y_mean - mu) / fitted_family.variance(mu), 0.0))
+    df_resid = n_active - p
+    intercept = _has_intercept(X).astype(dtype)
+    df_model = p - intercept
+
+    if dispersion_kind == "pearson":
+        phi = pearson / df_resid if family.has_free_dispersion else jnp.ones((), dtype)
+    elif dispersion_kind == "deviance":
+        phi = deviance / df_resid if family.has_free_dispersion else jnp.ones((), dtype)
+    else:
+        phi = jnp.asarray(dispersion_value, dtype)
+
+    w_irls = irls.working_weights(fitted_family, eta, mu, w_eff)
+    cov = phi * irls._cholesky_solve(irls._weighted_gram(X, w_irls), jnp.eye(p, dtype=dtype))
+    se = jnp.sqrt(jnp.diagonal(cov))
+
+    phi_ml = _ml_dispersion(fitted_family, deviance, jnp.where(active, weights, 0.0), n_active)
+    try:
+        log_prob = fitted_family.log_prob(y, mu, phi_ml, weights=weights, trials=trials)
+    except NotImplementedError:  # e.g. Tweedie with p > 2, p != 3: no density (R's AIC is NA)
+        log_prob = jnp.full_like(mu, jnp.nan)
+    loglik = jnp.sum(jnp.where(active, log_prob, 0.0))
+    k = p + int(family.has_free_dispersion) + int(alpha is not None)
+    aic = -2.0 * loglik + 2.0 * k
+    bic = -2.0 * loglik + jnp.log(n_active) * k
+    null_deviance = _null_deviance(X, y, fitted_family, weights, offset, trials, tol, max_iter, has_offset, eta)
+
+    status = result.status
+    return GLMFit(
+        coef=coef, cov=cov, se=se, dispersion=phi, deviance=deviance, null_deviance=null_deviance,
+        pearson_chi2=pearson, loglik=loglik, aic=aic, bic=bic, df_resid=df_resid, df_model=df_model,
+        n_iter=result.n_iter, converged=status == Status.CONVERGED, status=status, eta=eta, mu=mu,
+        alpha=alpha, alpha_se=alpha_se, family=family, coef_names=coef_names,
+    )
+
+
+def _expand_aliased(fit: GLMFit, aliased: np.ndarray) -> GLMFit:
+    """Put NaN back in the places of aliased columns (coef, se, cov), as R's NA."""
+    p = aliased.size
+    keep = np.flatnonzero(~aliased)
+    dtype = fit.coef.dtype
+    coef = jnp.full((p,), jnp.nan, dtype).at[keep].set(fit.coef)
+    se = jnp.full((p,), jnp.nan, dtype).at[keep].set(fit.se)
+    cov = jnp.full((p, p), jnp.nan, dtype).at[np.ix_(keep, keep)].set(fit.cov)
+    return dataclasses.replace(fit, coef=coef, se=se, cov=cov)
+
+
+def fit(
+    X,
+    y,
+    family: Family | None = None,
+    *,
+    weights=None,
+    offset=None,
+    exposure=None,
+    trials=None,
+    dispersion=None,
+    tol: float = 1e-8,
+    max_iter: int = 100,
+    init=None,
+    coef_names=None,
+) -> GLMFit:
+    """Fit a generalized linear model by maximum likelihood (IRLS, as R's ``glm``).
+
+    Use it for point estimates, standard errors and tests; to start NUTS from the
+    MLE; or inside ``jax.grad``/``jax.vmap`` (derivatives come from the implicit
+    function theorem, so they are exact for every link).
+
+    Args:
+        X: design matrix, shape (n, p). No intercept is added: include a column of ones.
+        y: response, shape (n,) (success counts for :class:`~numpyro_glm.Binomial`).
+        family: a :class:`~numpyro_glm.families.Family` (default Gaussian()).
+        weights: prior weights, shape (n,) (R's ``weights``, statsmodels'
+            ``var_weights``); rows with weight 0 are ignored.
+        offset: shape (n,), added to the linear predictor.
+        exposure: shape (n,), log link only: adds log(exposure) to the offset.
+        trials: binomial trials per row, shape (n,).
+        dispersion: None or "pearson" (R's default), "deviance", or a float.
+        tol: convergence tolerance on the relative change of the deviance.
+        max_iter: most IRLS iterations.
+        init: starting coefficients, shape (p,).
+        coef_names: optional names, carried into ``summary()``.
+
+    Returns:
+        A :class:`~numpyro_glm.results.GLMFit`.
+
+    Raises:
+        ValueError: with concrete arrays, for mismatched shapes, non-finite values,
+            a response outside the family's support, negative weights, a
+            non-positive exposure or an exposure with a non-log link.
+
+    Example:
+        >>> import numpy as np, numpyro_glm as glm
+        >>> X = np.column_stack([np.ones(6), np.arange(6.0)])
+        >>> y = np.array([1.0, 0, 2, 3, 2, 5])
+        >>> result = glm.fit(X, y, glm.Poisson())
+        >>> bool(result.converged), result.coef.shape
+        (True, (2,))
+    """
+    family = Gaussian() if family is None else family
+    if not isinstance(family, Family):
+        raise ValueError(f"family must be a numpyro_glm Family (e.g. numpyro_glm.Poisson()), got {family!r}")
+    if isinstance(dispersion, str) and dispersion not in ("pearson", "deviance"):
+        raise ValueError(f"dispersion must be None, 'pearson', 'deviance' or a float, got {dispersion!r}")
+    if int(max_iter) < 1:
+        raise ValueError(f"max_iter must be at least 1, got {max_iter}")
+    if coef_names is not None:
+        coef_names = tuple(str(name) for name in coef_names)
+    if hasattr(X, "columns") and coef_names is None:  # a DataFrame
+        coef_names = tuple(str(c) for c in X.columns)
+
+    traced = _is_traced(X, y, weights, offset, exposure, trials, init)
+    aliased = None
+    if not traced:
+        active = _validate(X, y, family, weights, offset, exposure, trials, init)
+        if coef_names is not None and len(coef_names) != np.shape(X)[1]:
+            raise ValueError(f"coef_names has {len(coef_names)} names for {np.shape(X)[1]} columns of X")
+        aliased = _aliased_columns(np.asarray(X, float)[active])
+        if not aliased.any():
+            aliased = None
+
+    X = jnp.asarray(X)
+    if not jnp.issubdtype(X.dtype, jnp.inexact):
+        X = X.astype(jnp.result_type(float))
+    if exposure is not None:
+        log_exposure = jnp.log(jnp.asarray(exposure, X.dtype))
+        offset = log_exposure if offset is None else jnp.asarray(offset, X.dtype) + log_exposure
+
+    X_fit, init_fit = X, init
+    if aliased is not None:
+        X_fit = X[:, ~aliased]
+        init_fit = None if init is None else jnp.asarray(init)[~aliased]
+    if dispersion is None or isinstance(dispersion, str):
+        kind, value = dispersion or "pearson", None
+    else:
+        kind, value = "given", dispersion
+    result = _fit_arrays(X_fit, y, weights, offset, trials, init_fit, value, family=family, tol=float(tol),
+                         max_iter=int(max_iter), dispersion_kind=kind, coef_names=coef_names)
+    if aliased is not None:
+        result = _expand_aliased(result, aliased)
+
+    if not _is_traced(result.status):
+        _warn(result, aliased, coef_names)
+    return result
+
+
+def _warn(result: GLMFit, aliased, coef_names):
+    if aliased is not None:
+        names = [coef_names[i] if coef_names else f"x{i}" for i in np.flatnonzero(aliased)]
+        warnings.warn(
+            f"X is rank deficient: column(s) {names} (indices {np.flatnonzero(aliased).tolist()}) are linear "
+            f"combinations of earlier ones; their coefficients are NaN, as R's NA",
+            stacklevel=3,
+        )
+    status = Status(int(result.status))
+    if status == Status.SEPARATION:
+        what = "probabilities numerically 0 or 1" if result.family.name in ("binomial", "bernoulli") else "means numerically 0"
+        warnings.warn(
+            f"fitted {what} occurred: (quasi-)complete separation, the MLE does not exist and the "
+            "coefficients diverge; status=Status.SEPARATION, converged=False",
+            stacklevel=3,
+        )
+    elif status == Status.MAX_ITER:
+        warnings.warn(f"IRLS did not converge in {int(result.n_iter)} iterations; converged=False", stacklevel=3)
+    elif status == Status.NON_FINITE:
+        warnings.warn(
+            "IRLS found no valid step (non-finite deviance, or η/μ outside the valid range even after step "
+            "halving); try init= starting values. converged=False",
+            stacklevel=3,
+        )
+    elif status == Status.RANK_DEFICIENT:
+        warnings.warn("XᵀWX was numerically singular; a ridge-stabilised step was used. converged=False",
+                      stacklevel=3)

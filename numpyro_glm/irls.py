@@ -1,0 +1,681 @@
+r"""The numerical core: IRLS (Fisher scoring) in one ``lax.while_loop``, and exact
+derivatives of the fitted coefficients by the implicit function theorem.
+
+Everything here is a pure function of arrays and a static family: no validation,
+no warnings, no printing. Outcomes are reported through :class:`Status` codes, so
+the core runs unchanged under ``jit`` and ``vmap`` (each batch member carries its
+own status).
+
+**Algorithm** (R's ``glm.fit``). Start from μ₀ = ``family.starting_mu(y)`` (or from
+``init``). Each iteration forms the working weights W = w (dμ/dη)² / V(μ) and the
+working response z = η − o + (y − μ)/(dμ/dη), and solves the weighted normal
+equations XᵀWX β = XᵀWz by Cholesky (retrying with a tiny ridge when the Cholesky
+factor is not finite). The step is halved, up to ``max_halvings`` times,
+while the deviance is not finite, η or μ leaves the link's or family's valid range,
+or the deviance increases. Convergence is R's: |D − D_old| / (|D| + 0.1) < tol.
+
+**Derivatives.** The loop's output is wrapped in :func:`implicit_solution`, whose
+JVP differentiates the stationarity condition ∇ℓ(β̂; data) = 0 instead of the
+iterations: dβ̂ = −H⁻¹ ∂(∇ℓ)/∂data · d(data), with H the *observed* Hessian of the
+log-likelihood. (The expected information is right only for canonical links.)
+``jax.grad``/``jacrev`` work through it because the rule is linear in the tangents.
+"""
+
+from __future__ import annotations
+
+import enum
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from .families import Binomial, Family, NegativeBinomial
+
+__all__ = [
+    "Status",
+    "IRLSResult",
+    "solve",
+    "solve_intercept",
+    "solve_negative_binomial",
+    "implicit_solution",
+    "implicit_solution_negative_binomial",
+    "working_weights",
+]
+
+
+class Status(enum.IntEnum):
+    """Outcome of a fit, stored as an integer array so it survives jit and vmap."""
+
+    CONVERGED = 0
+    """The deviance criterion was met; the fit is clean."""
+    MAX_ITER = 1
+    """``max_iter`` iterations ran without meeting the criterion."""
+    SEPARATION = 2
+    """Fitted probabilities (or Poisson rates) numerically 0 or 1: the MLE does not exist."""
+    NON_FINITE = 3
+    """No valid step was found (non-finite deviance or invalid η/μ even after halving)."""
+    RANK_DEFICIENT = 4
+    """XᵀWX was numerically singular; a ridge-stabilised step was used."""
+
+
+class IRLSResult(NamedTuple):
+    """What :func:`solve` returns (all arrays; batch dimensions lead under vmap)."""
+
+    coef: jax.Array
+    """β̂, shape (p,)."""
+    eta: jax.Array
+    """Linear predictor Xβ̂ + offset, shape (n,)."""
+    mu: jax.Array
+    """Fitted means, shape (n,) (probabilities for the binomial family)."""
+    deviance: jax.Array
+    """Σ w d(y, μ̂), scalar."""
+    n_iter: jax.Array
+    """Number of weighted least-squares solves, int32 scalar."""
+    status: jax.Array
+    """A :class:`Status` code, int32 scalar."""
+
+
+class _State(NamedTuple):
+    coef: jax.Array
+    eta: jax.Array
+    mu: jax.Array
+    deviance: jax.Array
+    deviance_old: jax.Array
+    n_iter: jax.Array
+    status: jax.Array
+    done: jax.Array
+
+
+# --------------------------------------------------------------------------- response
+
+
+def _mean_scale(family: Family, y, weights, trials):
+    """(y on the mean's scale, effective prior weights): binomial counts become proportions."""
+    if isinstance(family, Binomial):
+        safe_trials = jnp.where(trials > 0, trials, 1.0)
+        return jnp.where(trials > 0, y / safe_trials, 0.0), weights * trials
+    return y, weights
+
+
+def _unit_deviance(family: Family, y_mean, mu):
+    """Per-row deviance on the mean's scale (binomial: per trial, weights carry n)."""
+    if isinstance(family, Binomial):
+        return family.unit_deviance(y_mean, mu, trials=jnp.ones_like(mu))
+    return family.unit_deviance(y_mean, mu)
+
+
+def _deviance(family: Family, y_mean, mu, weights):
+    # Rows with zero weight never enter (R's `good` rows), even if their μ is extreme.
+    unit = jnp.where(weights > 0, _unit_deviance(family, y_mean, mu), 0.0)
+    return jnp.sum(weights * unit)
+
+
+def working_weights(family: Family, eta, mu, weights):
+    """IRLS weights W = w (dμ/dη)² / V(μ), shape (n,). Zero-weight rows get 0."""
+    dmu_deta = family.link.inverse_deriv(eta)
+    w = weights * jnp.square(dmu_deta) / family.variance(mu)
+    return jnp.where(weights > 0, w, 0.0)
+
+
+# --------------------------------------------------------------------------- linear algebra
+
+
+_GRAM_BLOCK_ROWS = 1024
+
+
+def _weighted_gram(X, w):
+    """XᵀWX for W = diag(w): the cost that dominates an iteration.
+
+    XLA:CPU's dot for a tall, thin Xᵀ(WX) runs far below BLAS speed; summing the
+    Grams of blocks of 1024 rows in a ``lax.scan`` is 2–3× faster at n = 10⁶ (see
+    benchmarks/results/fit_speed.md). The rows left over are one more small dot.
+    """
+    n, p = X.shape
+    blocks = n // _GRAM_BLOCK_ROWS
+    if blocks < 8:
+        return X.T @ (X * w[:, None])
+    m = blocks * _GRAM_BLOCK_ROWS
+    X_blocks = X[:m].reshape(blocks, _GRAM_BLOCK_ROWS, p)
+    w_blocks = w[:m].reshape(blocks, _GRAM_BLOCK_ROWS)
+
+    def add_block(gram, block):
+        x, wx = block
+        return gram + x.T @ (x * wx[:, None]), None
+
+    gram, _ = lax.scan(add_block, jnp.zeros((p, p), X.dtype), (X_blocks, w_blocks))
+    rest, w_rest = X[m:], w[m:]
+    return gram + rest.T @ (rest * w_rest[:, None])
+
+
+def _transpose_times(X, v):
+    """Xᵀv as a fused multiply-and-reduce (XLA:CPU's matvec for Xᵀv is ~6× slower)."""
+    return jnp.sum(X * v[:, None], axis=0)
+
+
+def _wls(X, w, z):
+    """Solve XᵀWX β = XᵀWz by Cholesky.
+
+    If the factor is not finite (XᵀWX numerically singular), retry with a ridge of
+    1e-10·max(diag) on the diagonal — the smallest-norm-leaning solution that keeps
+    the iteration going — and report it. Returns (β, used_fallback).
+    """
+    gram = _weighted_gram(X, w)
+    rhs = _transpose_times(X, w * z)
+    beta = _cholesky_solve(gram, rhs)
+    bad = ~jnp.all(jnp.isfinite(beta))
+
+    def ridge(_):
+        jitter = 1e-10 * jnp.max(jnp.abs(jnp.diagonal(gram))) + jnp.finfo(gram.dtype).tiny
+        return _cholesky_solve(gram + jitter * jnp.eye(gram.shape[0], dtype=gram.dtype), rhs)
+
+    beta = lax.cond(bad, ridge, lambda _: beta, None)
+    return beta, bad
+
+
+def _cholesky_solve(matrix, rhs):
+    chol = jnp.linalg.cholesky(matrix)
+    return jax.scipy.linalg.cho_solve((chol, True), rhs)
+
+
+# --------------------------------------------------------------------------- IRLS
+
+
+def _evaluate(family, X, offset, y_mean, weights, coef):
+    eta = X @ coef + offset
+    mu = family.link.inverse(eta)
+    deviance = _deviance(family, y_mean, mu, weights)
+    active = weights > 0
+    valid = jnp.all(jnp.where(active, family.link.valid_eta(eta) & family.valid_mu(mu), True))
+    return eta, mu, deviance, valid
+
+
+def _relative_change(deviance, deviance_old):
+    return jnp.abs(deviance - deviance_old) / (jnp.abs(deviance) + 0.1)
+
+
+def _boundary_fit(family: Family, mu, weights):
+    """R's 'fitted probabilities numerically 0 or 1' / 'fitted rates numerically 0'."""
+    eps = 10 * jnp.finfo(mu.dtype).eps
+    active = weights > 0
+    if family.name in ("binomial", "bernoulli"):
+        at_edge = (mu < eps) | (mu > 1 - eps)
+    elif family.name in ("poisson", "negative_binomial"):
+        at_edge = mu < eps
+    else:
+        return jnp.asarray(False)
+    return jnp.any(active & at_edge)
+
+
+_CANONICAL = {"gaussian": "identity", "bernoulli": "logit", "binomial": "logit", "poisson": "log",
+              "gamma": "inverse", "inverse_gaussian": "inverse_squared"}
+
+
+def _is_canonical(family: Family) -> bool:
+    if family.name == "tweedie":
+        p = family.power
+        return (p == 1 and family.link.name == "log") or (p != 1 and family.link == _links_power(1 - p))
+    return _CANONICAL.get(family.name) == family.link.name
+
+
+def _links_power(p):
+    from .links import Log, Power
+
+    return Log() if p == 0 else Power(p)
+
+
+def _newton_polish(family, X, offset, y_mean, weights, state: _State, steps: int = 2) -> _State:
+    """Finish a converged Fisher-scoring fit with Newton steps on the observed Hessian.
+
+    With a non-canonical link Fisher scoring converges only linearly, so R's
+    deviance criterion leaves β̂ accurate to about √tol; two Newton steps (which
+    converge quadratically from there) make it the MLE to rounding error. A step is
+    kept only if it is valid and does not increase the deviance.
+    """
+
+    def newton(state, _):
+        eta = state.eta
+        d1, d2 = _row_derivatives(family, eta, y_mean, weights)
+        gradient = _transpose_times(X, d1)
+        neg_hessian = -_weighted_gram(X, d2)
+        step = _cholesky_solve(neg_hessian, gradient)
+        coef = state.coef + step
+        eta, mu, deviance, valid = _evaluate(family, X, offset, y_mean, weights, coef)
+        # "Does not increase" up to rounding: at the optimum the deviance is flat.
+        not_worse = deviance <= state.deviance + 1e-12 * (jnp.abs(state.deviance) + 0.1)
+        ok = (state.status == Status.CONVERGED) & jnp.all(jnp.isfinite(step)) & valid & not_worse
+        pick = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
+        return state._replace(coef=pick(coef, state.coef), eta=pick(eta, state.eta), mu=pick(mu, state.mu),
+                              deviance=pick(deviance, state.deviance)), None
+
+    state, _ = lax.scan(newton, state, None, length=steps)
+    return state
+
+
+def _solve(
+    X,
+    y,
+    family: Family,
+    weights=None,
+    offset=None,
+    trials=None,
+    init=None,
+    *,
+    tol=1e-8,
+    max_iter: int = 100,
+    max_halvings: int = 25,
+    polish: bool = True,
+) -> IRLSResult:
+    """Fit a GLM by IRLS. Pure and jittable; not differentiable by itself (see fit).
+
+    (``solve`` is the jitted version; this one also accepts a family holding a traced
+    parameter, which the negative binomial's α estimation needs.)
+
+    Args:
+        X: design matrix, shape (n, p).
+        y: response, shape (n,) (success counts for the binomial family).
+        family: a static :class:`~numpyro_glm.families.Family` (NegativeBinomial
+            needs a fixed alpha here; see :func:`solve_negative_binomial`).
+        weights: prior weights, shape (n,); rows with weight 0 are ignored.
+        offset: shape (n,), added to Xβ.
+        trials: binomial trials, shape (n,).
+        init: starting β, shape (p,); default: R's ``mustart``.
+        tol: R's convergence tolerance on the relative deviance change.
+        max_iter: most weighted least-squares solves.
+        max_halvings: most step halvings per iteration.
+        polish: finish a non-canonical link's fit with Newton steps (see
+            :func:`_newton_polish`).
+
+    Returns:
+        An :class:`IRLSResult`.
+    """
+    X = jnp.asarray(X)
+    dtype = X.dtype
+    n = X.shape[0]
+    y = jnp.asarray(y, dtype)
+    weights = jnp.ones(n, dtype) if weights is None else jnp.asarray(weights, dtype)
+    offset = jnp.zeros(n, dtype) if offset is None else jnp.asarray(offset, dtype)
+    if isinstance(family, Binomial):
+        trials = jnp.asarray(trials, dtype) * jnp.ones(n, dtype)
+    y_mean, weights = _mean_scale(family, y, weights, trials)
+    tol = jnp.asarray(tol, dtype)
+
+    if init is None:
+        # R: μ₀ = mustart, η₀ = g(μ₀), and the deviance there is the first D_old.
+        if isinstance(family, Binomial):
+            mu0 = family.starting_mu(y_mean, weights, trials=jnp.ones_like(y_mean))
+        else:
+            mu0 = family.starting_mu(y_mean, weights)
+        mu0 = jnp.asarray(mu0, dtype)
+        eta0 = family.link(mu0)
+        coef0 = jnp.full((X.shape[1],), jnp.nan, dtype)  # no valid β to halve towards yet
+    else:
+        coef0 = jnp.asarray(init, dtype)
+        eta0 = X @ coef0 + offset
+        mu0 = family.link.inverse(eta0)
+    deviance0 = _deviance(family, y_mean, mu0, weights)
+
+    def iterate(state: _State) -> _State:
+        dmu_deta = family.link.inverse_deriv(state.eta)
+        w = working_weights(family, state.eta, state.mu, weights)
+        z = state.eta - offset + (y_mean - state.mu) / dmu_deta
+        z = jnp.where(weights > 0, z, 0.0)
+        proposal, singular = _wls(X, w, z)
+        eta, mu, deviance, valid = _evaluate(family, X, offset, y_mean, weights, proposal)
+
+        can_halve = jnp.all(jnp.isfinite(state.coef))
+
+        def is_bad(deviance, valid, n_iter):
+            increased = (deviance - state.deviance) / (jnp.abs(deviance) + 0.1) > tol
+            # Like R, only a non-finite or invalid fit is halved on the first step.
+            increased = increased & (n_iter > 0)
+            return ~jnp.isfinite(deviance) | ~valid | increased
+
+        def halve(carry):
+            coef, _, _, _, _, k = carry
+            coef = 0.5 * (coef + state.coef)
+            eta, mu, deviance, valid = _evaluate(family, X, offset, y_mean, weights, coef)
+            return coef, eta, mu, deviance, valid, k + 1
+
+        def keep_halving(carry):
+            _, _, _, deviance, valid, k = carry
+            return can_halve & is_bad(deviance, valid, state.n_iter) & (k < max_halvings)
+
+        coef, eta, mu, deviance, valid, _ = lax.while_loop(
+            keep_halving, halve, (proposal, eta, mu, deviance, valid, jnp.asarray(0))
+        )
+        # An increase that halving could not undo is accepted (it is rounding noise);
+        # a non-finite or invalid fit is a failure.
+        failed = ~jnp.isfinite(deviance) | ~valid
+        n_iter = state.n_iter + 1
+        converged = _relative_change(deviance, state.deviance) < tol
+        status = jnp.where(
+            failed,
+            Status.NON_FINITE,
+            jnp.where(singular, Status.RANK_DEFICIENT, jnp.where(converged, Status.CONVERGED, Status.MAX_ITER)),
+        ).astype(jnp.int32)
+        # On failure keep the last valid fit.
+        keep = failed & can_halve
+        coef = jnp.where(keep, state.coef, coef)
+        eta = jnp.where(keep, state.eta, eta)
+        mu = jnp.where(keep, state.mu, mu)
+        deviance = jnp.where(keep, state.deviance, deviance)
+        done = failed | converged | (n_iter >= max_iter)
+        return _State(coef, eta, mu, deviance, state.deviance, n_iter, status, done)
+
+    state = _State(
+        coef=coef0,
+        eta=eta0,
+        mu=mu0,
+        deviance=deviance0,
+        deviance_old=deviance0,
+        n_iter=jnp.asarray(0, jnp.int32),
+        status=jnp.asarray(Status.MAX_ITER, jnp.int32),
+        done=jnp.asarray(max_iter <= 0),
+    )
+    state = lax.while_loop(lambda s: ~s.done, iterate, state)
+    if polish and not _is_canonical(family):
+        state = _newton_polish(family, X, offset, y_mean, weights, state)
+    status = state.status
+    # A singular step that still converged is reported as rank deficient; separation
+    # overrides a clean convergence.
+    status = jnp.where(
+        (status == Status.CONVERGED) & _boundary_fit(family, state.mu, weights), Status.SEPARATION, status
+    ).astype(jnp.int32)
+    return IRLSResult(state.coef, state.eta, state.mu, state.deviance, state.n_iter, status)
+
+
+solve = jax.jit(_solve, static_argnames=("family", "max_iter", "max_halvings", "polish"))
+
+
+def solve_intercept(y_mean, family: Family, weights, offset, start, *, tol=1e-8, max_iter: int = 100,
+                    max_halvings: int = 25):
+    """The intercept-only fit η = β₀ + offset (behind the null deviance), in one
+    dimension: the same scoring step and halving rules as :func:`solve`, on scalars.
+
+    ``y_mean`` and ``weights`` are on the mean's scale (binomial: proportions and
+    w·trials); ``start`` is a valid β₀. Returns β₀ (non-finite if no valid fit).
+    """
+
+    def deviance_at(b):
+        eta = b + offset
+        mu = family.link.inverse(eta)
+        valid = jnp.all(jnp.where(weights > 0, family.link.valid_eta(eta) & family.valid_mu(mu), True))
+        return _deviance(family, y_mean, mu, weights), valid
+
+    def step(carry):
+        b, dev, _, k = carry
+        eta = b + offset
+        mu = family.link.inverse(eta)
+        w = working_weights(family, eta, mu, weights)
+        z = (y_mean - mu) / family.link.inverse_deriv(eta)
+        proposal = b + jnp.sum(w * jnp.where(weights > 0, z, 0.0)) / jnp.sum(w)
+
+        def halve(c):
+            p, _, _, j = c
+            p = 0.5 * (p + b)
+            new_dev, valid = deviance_at(p)
+            return p, new_dev, valid, j + 1
+
+        def bad(c):
+            _, new_dev, valid, j = c
+            worse = (new_dev - dev) / (jnp.abs(new_dev) + 0.1) > tol
+            return (~jnp.isfinite(new_dev) | ~valid | worse) & (j < max_halvings)
+
+        new_dev, valid = deviance_at(proposal)
+        proposal, new_dev, valid, _ = lax.while_loop(bad, halve, (proposal, new_dev, valid, 0))
+        ok = jnp.isfinite(new_dev) & valid
+        change = _relative_change(new_dev, dev)
+        return jnp.where(ok, proposal, b), jnp.where(ok, new_dev, dev), jnp.where(ok, change, 0.0), k + 1
+
+    def keep_going(carry):
+        _, _, change, k = carry
+        return (change >= tol) & (k < max_iter)
+
+    dev0, _ = deviance_at(start)
+    b, *_ = lax.while_loop(keep_going, step, (start, dev0, jnp.asarray(jnp.inf, dev0.dtype), 0))
+    return b
+
+
+# --------------------------------------------------------------------------- negative binomial α
+
+
+def _nb_loglik(y, mu, weights, log_alpha):
+    family = NegativeBinomial(alpha=jnp.exp(log_alpha))
+    return jnp.sum(jnp.where(weights > 0, family.log_prob(y, mu, weights=weights), 0.0))
+
+
+def _solve_log_alpha(y, mu, weights, log_alpha0, *, lower=-20.0, upper=20.0, max_steps=100):
+    """Maximise the NB log-likelihood in s = log α for fixed μ: a safeguarded root
+    search on the score ∂ℓ/∂s.
+
+    The root is kept inside a bracket [lo, hi] on which the score changes sign, and
+    found by regula falsi with the Illinois modification (superlinear, and never
+    leaves the bracket), so s can neither run off to −∞ nor oscillate. If the score
+    is already ≤ 0 at the lower end, the MLE is at the boundary α → 0 (the data are
+    not overdispersed) and s stays at ``lower`` (α = 2e-9). Only first derivatives
+    are needed (second derivatives of log Γ are costly to compile).
+    """
+    dtype = mu.dtype
+    score = jax.grad(lambda s: _nb_loglik(y, mu, weights, s))
+    lo, hi = jnp.asarray(lower, dtype), jnp.asarray(upper, dtype)
+    s0 = jnp.clip(jnp.asarray(log_alpha0, dtype), lo, hi)
+    g_lo, g_hi, g0 = jax.vmap(score)(jnp.stack([lo, hi, s0]))  # one instance of the score
+    at_lower = g_lo <= 0
+    at_upper = g_hi >= 0
+    # Start the bracket from the previous estimate when it splits it.
+    lo, g_lo = jnp.where(g0 > 0, s0, lo), jnp.where(g0 > 0, g0, g_lo)
+    hi, g_hi = jnp.where(g0 > 0, hi, s0), jnp.where(g0 > 0, g_hi, g0)
+
+    def step(carry):
+        lo, g_lo, hi, g_hi, side, _, k = carry
+        s = (lo * g_hi - hi * g_lo) / (g_hi - g_lo)  # secant through the bracket's ends
+        s = jnp.where(jnp.isfinite(s) & (s > lo) & (s < hi), s, 0.5 * (lo + hi))
+        g = score(s)
+        move_lo = g > 0
+        # Illinois: halve the stale end's score when the same end is kept twice.
+        g_hi = jnp.where(move_lo & (side == 1), 0.5 * g_hi, g_hi)
+        g_lo = jnp.where(~move_lo & (side == -1), 0.5 * g_lo, g_lo)
+        lo, g_lo = jnp.where(move_lo, s, lo), jnp.where(move_lo, g, g_lo)
+        hi, g_hi = jnp.where(move_lo, hi, s), jnp.where(move_lo, g_hi, g)
+        side = jnp.where(move_lo, 1, -1)
+        return lo, g_lo, hi, g_hi, side, hi - lo, k + 1
+
+    def keep_going(carry):
+        *_, width, k = carry
+        return (width > 1e-11) & (k < max_steps)
+
+    carry = (lo, g_lo, hi, g_hi, 0, hi - lo, 0)
+    lo, g_lo, hi, g_hi, *_ = lax.while_loop(keep_going, step, carry)
+    s = jnp.where(jnp.abs(g_lo) < jnp.abs(g_hi), lo, hi)
+    return jnp.where(at_lower, jnp.asarray(lower, dtype), jnp.where(at_upper, jnp.asarray(upper, dtype), s))
+
+
+def solve_negative_binomial(
+    X,
+    y,
+    family: NegativeBinomial,
+    weights=None,
+    offset=None,
+    init=None,
+    *,
+    tol=1e-8,
+    max_iter: int = 100,
+    max_halvings: int = 25,
+    newton_steps: int = 8,
+):
+    """Fit β and α of a NegativeBinomial(alpha=None) GLM by maximum likelihood.
+
+    As MASS's ``glm.nb``: a Poisson fit, a moment estimate of α, then rounds of
+    :func:`_solve_log_alpha` (α at fixed μ) and IRLS (β at fixed α, warm-started)
+    until the log-likelihood changes by less than ``tol`` (relative). Alternation
+    converges only linearly, so it is finished by Newton steps on the joint
+    (β, log α) log-likelihood (quadratic convergence; a step is kept only if it
+    increases the likelihood), which makes β̂ and α̂ the MLE to rounding error.
+
+    Returns:
+        (IRLSResult, alpha, hessian): the result at the final α (``n_iter`` counts
+        every IRLS iteration), α̂ (scalar), and the Hessian of the log-likelihood in
+        (β, log α) from the last Newton step, shape (p + 1, p + 1).
+    """
+    X = jnp.asarray(X)
+    dtype = X.dtype
+    n = X.shape[0]
+    y = jnp.asarray(y, dtype)
+    weights = jnp.ones(n, dtype) if weights is None else jnp.asarray(weights, dtype)
+    offset = jnp.zeros(n, dtype) if offset is None else jnp.asarray(offset, dtype)
+    link = family.link
+    solve_kwargs = dict(tol=tol, max_iter=max_iter, max_halvings=max_halvings)
+
+    from .families import Poisson
+
+    poisson = Poisson(link=link) if link.name in Poisson.allowed_links else NegativeBinomial(1.0, link)
+    start = _solve(X, y, poisson, weights, offset, None, init, polish=False, **solve_kwargs)
+    active = weights > 0
+    mu = start.mu
+    moment = jnp.sum(jnp.where(active, weights * (jnp.square(y - mu) - mu), 0.0)) / jnp.sum(
+        jnp.where(active, weights * jnp.square(mu), 0.0)
+    )
+    log_alpha = jnp.log(jnp.clip(moment, 1e-2, 1e2))
+
+    def usable(result):
+        return (result.status == Status.CONVERGED) | (result.status == Status.RANK_DEFICIENT)
+
+    # One IRLS instance serves every round (compile time), without its Newton
+    # polish: the joint Newton steps below finish β and α together.
+    def round_(carry):
+        result, log_alpha, ll_old, _, total_iter, k = carry
+        log_alpha = _solve_log_alpha(y, result.mu, weights, log_alpha)
+        result = _solve(X, y, family.replace(alpha=jnp.exp(log_alpha)), weights, offset, None, result.coef,
+                        polish=False, **solve_kwargs)
+        ll = _nb_loglik(y, result.mu, weights, log_alpha)
+        return result, log_alpha, ll, _relative_change(ll, ll_old), total_iter + result.n_iter, k + 1
+
+    def keep_going(carry):
+        result, _, _, change, _, k = carry
+        return (k == 0) | (usable(result) & (change >= tol) & (k < max_iter))
+
+    ll0 = _nb_loglik(y, start.mu, weights, log_alpha)
+    carry = (start, log_alpha, ll0, jnp.asarray(jnp.inf, dtype), start.n_iter, 0)
+    result, log_alpha, _, _, total_iter, _ = lax.while_loop(keep_going, round_, carry)
+
+    # Joint Newton polish on θ = (β, log α). The Hessian is computed once per step
+    # and carried out of the loop (for α's standard error).
+    def objective(theta):
+        return _nb_objective(theta, X, y, weights, offset, link)
+
+    def newton(carry):
+        theta, value, _, _, _, k = carry
+        gradient = jax.grad(objective)(theta)
+        hessian = jax.hessian(objective)(theta)
+        step = -jnp.linalg.solve(hessian, gradient)
+        candidate = theta + step
+        new_value = objective(candidate)
+        ok = jnp.all(jnp.isfinite(step)) & jnp.isfinite(new_value) & (new_value >= value - 1e-12 * jnp.abs(value))
+        theta = jnp.where(ok, candidate, theta)
+        size = jnp.where(ok, jnp.max(jnp.abs(step)), 0.0)
+        return theta, jnp.where(ok, new_value, value), size, gradient, hessian, k + 1
+
+    def keep_polishing(carry):
+        _, _, size, _, _, k = carry
+        return (k == 0) | ((size > 1e-10) & (k < newton_steps))
+
+    theta = jnp.concatenate([result.coef, log_alpha[None]])
+    p1 = theta.shape[0]
+    carry = (theta, objective(theta), jnp.asarray(jnp.inf, dtype), jnp.zeros(p1, dtype), jnp.eye(p1, dtype=dtype), 0)
+    theta, value, size, gradient, hessian, _ = lax.while_loop(keep_polishing, newton, carry)
+    coef, log_alpha = theta[:-1], theta[-1]
+    fitted = family.replace(alpha=jnp.exp(log_alpha))
+    y_mean, w = _mean_scale(fitted, y, weights, None)
+    eta, mu, deviance, _ = _evaluate(fitted, X, offset, y_mean, w, coef)
+    # The last gradient was taken one (accepted, tiny) step before θ.
+    stationary = (jnp.max(jnp.abs(gradient)) <= 1e-6 * jnp.maximum(1.0, jnp.abs(value))) | (size <= 1e-10)
+    status = jnp.where(usable(result) & ~stationary, Status.MAX_ITER, result.status)
+    status = jnp.where((status == Status.CONVERGED) & _boundary_fit(fitted, mu, w), Status.SEPARATION, status)
+    result = IRLSResult(coef, eta, mu, deviance, total_iter.astype(jnp.int32), status.astype(jnp.int32))
+    return result, jnp.exp(log_alpha), hessian
+
+
+solve_negative_binomial = jax.jit(solve_negative_binomial, static_argnames=("family", "max_iter", "max_halvings"))
+
+
+# --------------------------------------------------------------------------- implicit derivatives
+
+
+def _row_score(family: Family, eta, y_mean, weights):
+    """∂ℓᵢ/∂ηᵢ (times φ) = w (y − μ) (dμ/dη) / V(μ): each row's score in its own η.
+
+    Written out rather than differentiated from the deviance, so it stays smooth in
+    y at the edges of the support (y = 0, y = n) where the deviance's log terms are not.
+    """
+    mu = family.link.inverse(eta)
+    score = weights * (y_mean - mu) * family.link.inverse_deriv(eta) / family.variance(mu)
+    return jnp.where(weights > 0, score, 0.0)
+
+
+def _row_derivatives(family: Family, eta, y_mean, weights):
+    """First and second derivatives of each row's log-likelihood (times φ) in its own η."""
+    return jax.jvp(lambda e: _row_score(family, e, y_mean, weights), (eta,), (jnp.ones_like(eta),))
+
+
+def _glm_score(family, coef, X, y_mean, weights, offset):
+    eta = X @ coef + offset
+    d1, _ = _row_derivatives(family, eta, y_mean, weights)
+    return _transpose_times(X, d1)
+
+
+def _glm_hessian(family, coef, X, y_mean, weights, offset):
+    """The observed Hessian Xᵀ diag(∂²ℓᵢ/∂ηᵢ²) X (not the expected information)."""
+    eta = X @ coef + offset
+    _, d2 = _row_derivatives(family, eta, y_mean, weights)
+    return _weighted_gram(X, d2)
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(0,))
+def implicit_solution(family: Family, coef, X, y_mean, weights, offset):
+    """Return ``coef`` (a stationary point of the GLM log-likelihood) unchanged; its
+    JVP is the implicit-function derivative of that stationary point with respect to
+    X, y, the weights and the offset. ``y_mean`` and ``weights`` are on the mean's
+    scale (binomial: proportions and w·trials)."""
+    return coef
+
+
+@implicit_solution.defjvp
+def _implicit_solution_jvp(family, primals, tangents):
+    coef, X, y_mean, weights, offset = primals
+    _, dX, dy, dw, doff = tangents
+
+    def score(X, y_mean, weights, offset):
+        return _glm_score(family, coef, X, y_mean, weights, offset)
+
+    _, dscore = jax.jvp(score, (X, y_mean, weights, offset), (dX, dy, dw, doff))
+    hessian = _glm_hessian(family, coef, X, y_mean, weights, offset)
+    return coef, -jnp.linalg.solve(hessian, dscore)
+
+
+def _nb_objective(params, X, y, weights, offset, link):
+    coef, log_alpha = params[:-1], params[-1]
+    mu = link.inverse(X @ coef + offset)
+    return _nb_loglik(y, mu, weights, log_alpha)
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(0,))
+def implicit_solution_negative_binomial(family: NegativeBinomial, params, X, y, weights, offset):
+    """As :func:`implicit_solution` for the joint stationary point (β, log α) of a
+    negative binomial with estimated α; ``params`` = concat(β, [log α])."""
+    return params
+
+
+@implicit_solution_negative_binomial.defjvp
+def _implicit_nb_jvp(family, primals, tangents):
+    params, X, y, weights, offset = primals
+    _, dX, dy, dw, doff = tangents
+    link = family.link
+
+    def score(X, y, weights, offset):
+        return jax.grad(_nb_objective)(params, X, y, weights, offset, link)
+
+    _, dscore = jax.jvp(score, (X, y, weights, offset), (dX, dy, dw, doff))
+    hessian = jax.hessian(_nb_objective)(params, X, y, weights, offset, link)
+    return params, -jnp.linalg.solve(hessian, dscore)
