@@ -157,11 +157,14 @@ def _null_deviance(X, y, family, weights, offset, trials, tol, max_iter, has_off
         # Start from the average of the full fit's η − offset: valid wherever the
         # full fit is, even for links whose default start is not (NB with cloglog).
         start = jnp.sum(jnp.where(active, w * (eta - offset), 0.0)) / jnp.sum(jnp.where(active, w, 0.0))
-        intercept = irls.solve_intercept(stop(y_mean), family, stop(w), stop(offset), stop(start), tol=tol,
-                                         max_iter=max_iter)
-        # Differentiate the null fit by its stationarity too, never through the loop.
-        ones = jnp.ones((X.shape[0], 1), X.dtype)
-        intercept = irls.implicit_solution(family, intercept[None], ones, y_mean, w, offset)[0]
+        intercept = stop(irls.solve_intercept(stop(y_mean), family, stop(w), stop(offset), stop(start), tol=tol,
+                                              max_iter=max_iter))
+        # Differentiate the null fit by its stationarity, never through the loop: one
+        # Newton step from the solution leaves its value unchanged (the score is 0
+        # there) and carries exactly the implicit-function derivative. (No custom_jvp:
+        # the family may hold a traced α here.)
+        d1, d2 = irls._row_derivatives(family, intercept + offset, y_mean, w)
+        intercept = intercept - jnp.sum(d1) / jnp.sum(d2)
         mu_intercept = family.link.inverse(intercept + offset)
     else:
         # The intercept-only MLE is the weighted mean, whatever the link.

@@ -47,7 +47,7 @@ def test_there_are_tutorials():
 def test_quickstart_recovers_the_simulated_coefficients():
     from numpyro_glm.__main__ import quickstart
 
-    result = quickstart(num_samples=150, seed=1)
+    result = quickstart(num_samples=100, seed=1)
     np.testing.assert_allclose(result["coef_mean"], result["true_coef"], atol=0.15)
     np.testing.assert_allclose(result["dispersion_mean"], result["true_dispersion"], rtol=0.15)
 
