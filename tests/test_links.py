@@ -54,7 +54,7 @@ def test_inverse_undoes_link_on_a_grid(name):
 
 
 @pytest.mark.parametrize("name", ALL_LINKS)
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(u=st.floats(0.0, 1.0))
 def test_inverse_undoes_link_property(name, u):
     lo, hi = MU_DOMAIN[name]
@@ -64,7 +64,7 @@ def test_inverse_undoes_link_property(name, u):
 
 
 @pytest.mark.parametrize("name", ALL_LINKS)
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(u=st.floats(0.0, 1.0))
 def test_deriv_times_inverse_deriv_is_one(name, u):
     lo, hi = MU_DOMAIN[name]
