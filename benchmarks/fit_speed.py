@@ -24,7 +24,8 @@ timing; JAX results are ``block_until_ready``), median of several runs:
    against the jitted fit alone.
 5. First-call compile time of ``fit`` and ``irls.solve`` on fresh shapes.
 
-Writes ``benchmarks/results/fit_speed.md``.
+Writes ``benchmarks/results/fit_speed.md`` (``fit_speed_quick.md`` with ``--quick``, so
+that a smoke run does not overwrite the full results).
 """
 
 from __future__ import annotations
@@ -653,22 +654,36 @@ def write_report(args, cases, boot, grad, compiles, load_start, load_end, elapse
         "solve": "numpyro_glm.irls.solve, vmap over weights",
         "fit": "numpyro_glm.fit(...).coef, vmap over weights",
     }
+    hung = any(r.get("hung") for r in boot["ours"].values())
     for (mode, chunk), r in boot["ours"].items():
         how = "one vmap of 1,000" if chunk == boot["B"] else f"{boot['B'] // chunk} vmapped chunks of {chunk}"
         if "time" in r:
             note = f"{how}; first call incl. compile {r['first']:.1f} s; not converged: {r['n_bad']}"
             lines.append(f"| {labels[mode]} | {r['time']:.4f} | {r['time'] / boot['glmax']:.2f}× | {note} |")
         elif r.get("hung"):
-            lines.append(f"| {labels[mode]} | **hung** | — | {how}: no result after {r['timeout']} s, "
-                         "all threads idle (killed) |")
+            lines.append(f"| {labels[mode]} | **hung** | — | {how}: no result after {r['timeout']} s (killed) |")
         elif r.get("skipped"):
             lines.append(f"| {labels[mode]} | not tried | — | {how}: skipped in --quick after irls.solve hung |")
         else:
             lines.append(f"| {labels[mode]} | error | — | {r.get('error', '')} |")
+    if hung:
+        notes = [
+            "",
+            "**A single vmap over 1,000 weight vectors hung** (no progress, process killed). As first diagnosed "
+            "(jax 0.10.2, 2-core CPU), a hung process has every XLA:CPU thread idle in a futex wait and the main thread in "
+            "BlockUntilReady — a deadlock, not slow compute. It is intermittent (≈ 1 in 2–3 processes) and went "
+            "away when the while-loop body held one batched Cholesky solve instead of two (the ridge fallback in "
+            "irls._wls under vmap becomes a select that always runs its second factorisation); chunks of "
+            f"{boot['chunk']} did not hang.",
+        ]
+    else:
+        notes = []
     lines += [
         f"| glmax IRLS, vmap over resampled rows | {boot['glmax']:.4f} | 1.00× | one vmap of 1,000 |",
         f"| statsmodels loop with freq_weights | {boot['sm']:.4f} | {boot['sm'] / boot['glmax']:.2f}× | "
         f"{boot['n_loop']} fits timed{'' if boot['n_loop'] == boot['B'] else ', scaled to 1,000'} |",
+        "",
+        *notes,
         "",
         "Agreement (max over refits of max|Δβ| / max|β|): "
         + ", ".join(f"{k} {v:.1e}" for k, v in boot["agreement"].items()) + ".",
@@ -692,7 +707,7 @@ def write_report(args, cases, boot, grad, compiles, load_start, load_end, elapse
         lines.append(f"| {c['which']} | {c['kind']} | ({c['n']}, {c['p']}) | {c['first']:.2f} | {c['warm']:.4f} | "
                      f"{c['first'] - c['warm']:.2f} |")
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "fit_speed.md"
+    out = RESULTS / ("fit_speed_quick.md" if args.quick else "fit_speed.md")
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"\nwrote {out}")
