@@ -68,8 +68,24 @@ def _vector(argument: str, value, n: int) -> np.ndarray | None:
     return array
 
 
+def _host_matrix(X) -> np.ndarray:
+    """X as a C-contiguous float NumPy array (float32 stays float32) on a 64-byte boundary: the layout that
+    ``jax.device_put(..., may_alias=True)`` hands to XLA:CPU without a copy (a copy of
+    a 10⁶ × 20 X costs as much as an IRLS iteration). Copies only when X is not
+    already so."""
+    X = np.asarray(X)
+    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    if X.dtype == dtype and X.flags.c_contiguous and X.ctypes.data % 64 == 0:
+        return X
+    buffer = np.empty(X.size + 64 // dtype.itemsize, dtype)
+    start = (-buffer.ctypes.data % 64) // dtype.itemsize
+    aligned = buffer[start:start + X.size].reshape(X.shape)
+    np.copyto(aligned, X, casting="unsafe")
+    return aligned
+
+
 def _validate(X, y, family, weights, offset, exposure, trials, init):
-    X = np.asarray(X, dtype=float)
+    """Check everything but X's values (see :func:`_check_design`); returns the active rows."""
     y = np.asarray(y, dtype=float)
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-D design matrix (n, p), got shape {X.shape}")
@@ -80,7 +96,6 @@ def _validate(X, y, family, weights, offset, exposure, trials, init):
         raise ValueError(f"X has {n} rows but y has {y.shape[0]}")
     if n == 0 or p == 0:
         raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
-    _check_rows("X", ~np.all(np.isfinite(X), axis=1), "must be finite (no NaN or inf)")
     w = _vector("weights", weights, n)
     if w is not None:
         _check_rows("weights", ~np.isfinite(w), "must be finite")
@@ -114,16 +129,34 @@ def _validate(X, y, family, weights, offset, exposure, trials, init):
     return active
 
 
-def _aliased_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+def _check_design(X: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """Raise if X has a NaN or inf; return the aliased columns (see :func:`_aliased_columns`).
+
+    One BLAS pass over the active rows: their Gram matrix serves both checks (a NaN or
+    inf anywhere in a column makes its diagonal entry non-finite). Only when it is
+    not finite are the rows searched, to name them.
+    """
+    all_active = bool(active.all())
+    rows = X if all_active else X[active]
+    gram = rows.T @ rows
+    finite = np.all(np.isfinite(np.diagonal(gram))) and (all_active or np.all(np.isfinite(X[~active])))
+    if not finite:
+        _check_rows("X", ~np.all(np.isfinite(X), axis=1), "must be finite (no NaN or inf)")
+        scale = np.max(np.abs(rows), axis=0)  # finite, but squares overflow: rescale columns
+        scaled = rows / np.where(scale > 0, scale, 1.0)
+        gram = scaled.T @ scaled
+    return _aliased_columns(gram)
+
+
+def _aliased_columns(gram: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     """Columns that are (numerically) linear combinations of earlier ones.
 
     The rule of R's ``qr(..., tol = 1e-7)`` (LINPACK dqrdc2): a column is aliased
     when what is left of it after projecting out the kept columns is below ``tol``
     of its original norm; later columns are the ones dropped. Computed from the
-    p × p Gram matrix (one BLAS pass over X) by a Cholesky that skips aliased
-    columns: the squared residual norm of column j is G_jj − Σ_k L_jk².
+    p × p Gram matrix ``gram`` = XᵀX by a Cholesky that skips aliased columns: the
+    squared residual norm of column j is G_jj − Σ_k L_jk².
     """
-    gram = X.T @ X
     p = gram.shape[0]
     norms2 = np.diag(gram).copy()
     factor = np.zeros((p, p))
@@ -339,12 +372,18 @@ def fit(
     traced = _is_traced(X, y, weights, offset, exposure, trials, init)
     aliased = None
     if not traced:
+        if not isinstance(X, jax.Array):
+            X = _host_matrix(X)
         active = _validate(X, y, family, weights, offset, exposure, trials, init)
         if coef_names is not None and len(coef_names) != np.shape(X)[1]:
             raise ValueError(f"coef_names has {len(coef_names)} names for {np.shape(X)[1]} columns of X")
-        aliased = _aliased_columns(np.asarray(X, float)[active])
+        aliased = _check_design(np.asarray(X, float), active)
         if not aliased.any():
             aliased = None
+        if isinstance(X, np.ndarray):
+            # No copy: fit returns only after the computation has finished (it reads
+            # the status), so the device array never outlives this call.
+            X = jax.device_put(X, may_alias=True)
 
     X = jnp.asarray(X)
     if not jnp.issubdtype(X.dtype, jnp.inexact):

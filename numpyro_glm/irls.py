@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from .families import Binomial, Family, NegativeBinomial
@@ -86,6 +87,7 @@ class _State(NamedTuple):
     n_iter: jax.Array
     status: jax.Array
     done: jax.Array
+    ridge: jax.Array  # XᵀWX was singular once: factor it with a tiny ridge from now on
 
 
 # --------------------------------------------------------------------------- response
@@ -123,16 +125,30 @@ def working_weights(family: Family, eta, mu, weights):
 
 
 _GRAM_BLOCK_ROWS = 1024
+# Below this many pairwise products (n · p(p+1)/2), XᵀWX is formed as w @ Z with Z
+# the n × p(p+1)/2 matrix of column products: under vmap over w (the bootstrap) that
+# is one matrix product (B, n) @ (n, p(p+1)/2) for the whole batch, instead of a
+# batch of B scaled copies of X.
+_PAIR_PRODUCTS_MAX = 2**21
 
 
 def _weighted_gram(X, w):
-    """XᵀWX for W = diag(w): the cost that dominates an iteration.
+    """XᵀWX for W = diag(w), shape (p, p): the cost that dominates an iteration.
 
-    XLA:CPU's dot for a tall, thin Xᵀ(WX) runs far below BLAS speed; summing the
-    Grams of blocks of 1024 rows in a ``lax.scan`` is 2–3× faster at n = 10⁶ (see
-    benchmarks/results/fit_speed.md). The rows left over are one more small dot.
+    Three layouts, chosen by the (static) shape:
+
+    * small problems: w @ Z over the upper-triangle column products (see
+      ``_PAIR_PRODUCTS_MAX``), the layout that batches well under vmap;
+    * large n: XLA:CPU's dot for a tall, thin Xᵀ(WX) runs far below BLAS speed, so
+      the Grams of blocks of 1024 rows are summed in a ``lax.scan``;
+    * otherwise one dot.
     """
     n, p = X.shape
+    if n * p * (p + 1) // 2 <= _PAIR_PRODUCTS_MAX:
+        rows, cols = np.triu_indices(p)
+        upper = w @ (X[:, rows] * X[:, cols])
+        gram = jnp.zeros((p, p), upper.dtype).at[rows, cols].set(upper)
+        return gram + jnp.triu(gram, 1).T
     blocks = n // _GRAM_BLOCK_ROWS
     if blocks < 8:
         return X.T @ (X * w[:, None])
@@ -150,28 +166,34 @@ def _weighted_gram(X, w):
 
 
 def _transpose_times(X, v):
-    """Xᵀv as a fused multiply-and-reduce (XLA:CPU's matvec for Xᵀv is ~6× slower)."""
+    """Xᵀv, shape (p,).
+
+    For large X a fused multiply-and-reduce (XLA:CPU's matvec for Xᵀv is ~6× slower);
+    for small X the plain product, which vmap over v turns into one matrix product.
+    """
+    n, p = X.shape
+    if n * p * (p + 1) // 2 <= _PAIR_PRODUCTS_MAX:
+        return v @ X
     return jnp.sum(X * v[:, None], axis=0)
 
 
-def _wls(X, w, z):
-    """Solve XᵀWX β = XᵀWz by Cholesky.
+def _ridge(gram, on):
+    """``gram`` plus, where ``on``, 1e-10·max(diag) on the diagonal (a tiny ridge)."""
+    jitter = 1e-10 * jnp.max(jnp.abs(jnp.diagonal(gram))) + jnp.finfo(gram.dtype).tiny
+    return gram + jnp.where(on, jitter, 0.0) * jnp.eye(gram.shape[0], dtype=gram.dtype)
 
-    If the factor is not finite (XᵀWX numerically singular), retry with a ridge of
-    1e-10·max(diag) on the diagonal — the smallest-norm-leaning solution that keeps
-    the iteration going — and report it. Returns (β, used_fallback).
+
+def _wls(X, w, z, ridge):
+    """Solve XᵀWX β = XᵀWz by one Cholesky factorisation (with a tiny ridge if ``ridge``).
+
+    One factorisation per call on purpose: a retry inside the same step becomes, under
+    vmap, a select that always runs both factorisations (and a vmap of 1,000 such
+    steps has deadlocked XLA:CPU). The caller retries with ``ridge=True`` on the next
+    iteration instead. Returns β (not finite if XᵀWX was numerically singular).
     """
     gram = _weighted_gram(X, w)
     rhs = _transpose_times(X, w * z)
-    beta = _cholesky_solve(gram, rhs)
-    bad = ~jnp.all(jnp.isfinite(beta))
-
-    def ridge(_):
-        jitter = 1e-10 * jnp.max(jnp.abs(jnp.diagonal(gram))) + jnp.finfo(gram.dtype).tiny
-        return _cholesky_solve(gram + jitter * jnp.eye(gram.shape[0], dtype=gram.dtype), rhs)
-
-    beta = lax.cond(bad, ridge, lambda _: beta, None)
-    return beta, bad
+    return _cholesky_solve(_ridge(gram, ridge), rhs)
 
 
 def _cholesky_solve(matrix, rhs):
@@ -321,10 +343,13 @@ def _solve(
         w = working_weights(family, state.eta, state.mu, weights)
         z = state.eta - offset + (y_mean - state.mu) / dmu_deta
         z = jnp.where(weights > 0, z, 0.0)
-        proposal, singular = _wls(X, w, z)
-        eta, mu, deviance, valid = _evaluate(family, X, offset, y_mean, weights, proposal)
-
+        proposal = _wls(X, w, z, state.ridge)
+        singular = ~jnp.all(jnp.isfinite(proposal))
+        # A singular XᵀWX (no ridge yet) costs one iteration: stay, and retry with the ridge.
+        retry = singular & ~state.ridge
         can_halve = jnp.all(jnp.isfinite(state.coef))
+        proposal = jnp.where(retry, jnp.where(can_halve, state.coef, 0.0), proposal)
+        eta, mu, deviance, valid = _evaluate(family, X, offset, y_mean, weights, proposal)
 
         def is_bad(deviance, valid, n_iter):
             increased = (deviance - state.deviance) / (jnp.abs(deviance) + 0.1) > tol
@@ -340,29 +365,31 @@ def _solve(
 
         def keep_halving(carry):
             _, _, _, deviance, valid, k = carry
-            return can_halve & is_bad(deviance, valid, state.n_iter) & (k < max_halvings)
+            return ~retry & can_halve & is_bad(deviance, valid, state.n_iter) & (k < max_halvings)
 
         coef, eta, mu, deviance, valid, _ = lax.while_loop(
             keep_halving, halve, (proposal, eta, mu, deviance, valid, jnp.asarray(0))
         )
         # An increase that halving could not undo is accepted (it is rounding noise);
-        # a non-finite or invalid fit is a failure.
-        failed = ~jnp.isfinite(deviance) | ~valid
+        # a non-finite or invalid fit is a failure (unless we only retry with a ridge).
+        failed = (~jnp.isfinite(deviance) | ~valid | singular) & ~retry
         n_iter = state.n_iter + 1
-        converged = _relative_change(deviance, state.deviance) < tol
+        converged = ~retry & (_relative_change(deviance, state.deviance) < tol)
         status = jnp.where(
             failed,
             Status.NON_FINITE,
-            jnp.where(singular, Status.RANK_DEFICIENT, jnp.where(converged, Status.CONVERGED, Status.MAX_ITER)),
+            jnp.where(state.ridge | retry, Status.RANK_DEFICIENT,
+                      jnp.where(converged, Status.CONVERGED, Status.MAX_ITER)),
         ).astype(jnp.int32)
-        # On failure keep the last valid fit.
-        keep = failed & can_halve
+        # On failure, or before a retry, keep the last valid fit.
+        keep = (failed & can_halve) | retry
         coef = jnp.where(keep, state.coef, coef)
         eta = jnp.where(keep, state.eta, eta)
         mu = jnp.where(keep, state.mu, mu)
         deviance = jnp.where(keep, state.deviance, deviance)
+        deviance_old = jnp.where(retry, state.deviance_old, state.deviance)
         done = failed | converged | (n_iter >= max_iter)
-        return _State(coef, eta, mu, deviance, state.deviance, n_iter, status, done)
+        return _State(coef, eta, mu, deviance, deviance_old, n_iter, status, done, state.ridge | singular)
 
     state = _State(
         coef=coef0,
@@ -373,6 +400,7 @@ def _solve(
         n_iter=jnp.asarray(0, jnp.int32),
         status=jnp.asarray(Status.MAX_ITER, jnp.int32),
         done=jnp.asarray(max_iter <= 0),
+        ridge=jnp.asarray(False),
     )
     state = lax.while_loop(lambda s: ~s.done, iterate, state)
     if polish and not _is_canonical(family):

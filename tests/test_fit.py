@@ -90,22 +90,30 @@ def _trials(family):
 
 def _check_directional_derivatives(f, args, y_upper=np.inf, rtol=1e-5):
     """Forward-mode derivatives of f along a random direction in each argument,
-    against central differences of refits (one compile for all four arguments)."""
+    against central differences of refits.
+
+    One compiled function serves both: it returns f and its four directional
+    derivatives at a point, so the finite differences reuse it (a second compile of
+    the fit would cost as much again)."""
     directions = [RNG.normal(size=np.shape(a)) for a in args]
     y = np.asarray(args[1])
     # Rows on the edge of y's support (0, or n trials) stay fixed.
     directions[1] = np.where((y > 0) & (y < y_upper), directions[1], 0.0)
     steps = np.array([1e-5 * max(1.0, float(np.max(np.abs(a)))) for a in args])
 
-    @jax.jit
     def along(t):
         return f(*(a + t_i * d for a, t_i, d in zip(args, t, directions)))
 
-    derivatives = jax.jacfwd(along)(jnp.zeros(4))
+    @jax.jit
+    def value_and_derivatives(t):
+        values, derivatives = jax.vmap(lambda v: jax.jvp(along, (t,), (v,)))(jnp.eye(4, dtype=t.dtype))
+        return values[0], derivatives
+
+    _, derivatives = value_and_derivatives(jnp.zeros(4))
     for k, name in enumerate(["X", "y", "weights", "offset"]):
         e = np.zeros(4)
         e[k] = steps[k]
-        fd = (along(e) - along(-e)) / (2 * steps[k])
+        fd = (value_and_derivatives(e)[0] - value_and_derivatives(-e)[0]) / (2 * steps[k])
         np.testing.assert_allclose(derivatives[k], fd, rtol=rtol, atol=1e-7 * max(1.0, abs(float(fd))),
                                    err_msg=f"derivative with respect to {name}")
 
@@ -216,6 +224,38 @@ def test_fit_result_is_a_pytree_that_jit_returns_and_holds_no_copy_of_x():
     assert result.family == family
 
 
+@pytest.mark.parametrize("shape", [(40, 3), (12000, 20), (8000, 30)], ids=["pair-products", "blocked", "one-dot"])
+def test_weighted_gram_and_transpose_product_match_numpy_in_every_layout(shape):
+    from numpyro_glm import irls
+
+    rng = np.random.default_rng(3)
+    X_, w, v = rng.normal(size=shape), rng.uniform(size=shape[0]), rng.normal(size=shape[0])
+    np.testing.assert_allclose(irls._weighted_gram(jnp.asarray(X_), jnp.asarray(w)), X_.T @ (X_ * w[:, None]),
+                               rtol=1e-12, atol=1e-12 * shape[0])
+    np.testing.assert_allclose(irls._transpose_times(jnp.asarray(X_), jnp.asarray(v)), X_.T @ v,
+                               rtol=1e-12, atol=1e-12 * shape[0])
+
+
+def test_singular_weighted_gram_retries_with_a_ridge_and_reports_rank_deficient():
+    """A dummy whose rows all get weight 0 (as a bootstrap resample can do) makes XᵀWX
+    singular: that member is RANK_DEFICIENT with the other coefficients exact, and the
+    rest of the batch is untouched."""
+    from numpyro_glm import irls
+
+    family = glm.Poisson()
+    y = simulate(family)
+    dummy = (np.arange(N) < 5).astype(float)
+    X_dummy = np.column_stack([X, dummy])
+    w_drop = np.where(dummy == 1, 0.0, 1.0)
+    batch = jax.vmap(lambda w_: irls.solve(X_dummy, y, family, w_))(jnp.stack([np.ones(N), w_drop]))
+    assert [int(s) for s in batch.status] == [Status.CONVERGED, Status.RANK_DEFICIENT]
+    full = sm.GLM(y, X_dummy, family=sm.families.Poisson()).fit(tol=1e-12)
+    np.testing.assert_allclose(batch.coef[0], full.params, rtol=1e-8)
+    reduced = sm.GLM(y[5:], X[5:], family=sm.families.Poisson()).fit(tol=1e-12)
+    np.testing.assert_allclose(batch.coef[1, :3], reduced.params, rtol=1e-7)
+    assert np.all(np.isfinite(batch.coef[1]))
+
+
 # ---------------------------------------------------------------- hard cases
 
 
@@ -280,6 +320,8 @@ def test_negative_binomial_alpha_does_not_collapse_and_stays_finite_on_poisson_d
         (dict(y=np.ones(N - 1)), "X has 40 rows but y has 39"),
         (dict(X=X[:, 0]), "X must be a 2-D design matrix"),
         (dict(X=np.where(np.arange(N)[:, None] == 3, np.nan, X)), r"X must be finite .* rows \[3\]"),
+        (dict(X=np.where(np.arange(N)[:, None] == 7, -np.inf, X), weights=np.r_[np.zeros(10), np.ones(N - 10)]),
+         r"X must be finite .* rows \[7\]"),  # zero-weight rows of X are checked too
         (dict(y=np.r_[np.nan, np.ones(N - 1)]), r"y must be finite .* rows \[0\]"),
         (dict(y=np.r_[-1.0, np.ones(N - 1)]), r"y must be non-negative counts.* rows \[0\]"),
         (dict(weights=np.r_[1.0, -1.0, np.ones(N - 2)]), r"weights must be non-negative.* rows \[1\]"),
@@ -313,6 +355,16 @@ def test_zero_weight_rows_are_ignored_even_with_bad_responses():
     np.testing.assert_allclose(result.coef, reference.coef, rtol=1e-10)
     np.testing.assert_allclose(result.se, reference.se, rtol=1e-10)
     assert float(result.df_resid) == N - 5 - 3
+
+
+def test_design_check_accepts_huge_finite_columns_and_still_finds_aliasing():
+    """XᵀX overflows for entries near 1e200; that alone is not a non-finite X."""
+    from numpyro_glm.fit import _check_design
+
+    huge = np.random.default_rng(1).normal(size=N) * 1e200
+    X_huge = np.column_stack([X, huge, 2 * huge])  # the last column aliases the fourth
+    aliased = _check_design(X_huge, np.ones(N, bool))
+    assert aliased.tolist() == [False, False, False, False, True]
 
 
 def test_exposure_equals_a_log_offset():
