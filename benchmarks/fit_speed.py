@@ -56,6 +56,10 @@ from glum import GeneralizedLinearRegressor  # noqa: E402
 from scipy.linalg.blas import dsyrk  # noqa: E402
 from sklearn.linear_model import GammaRegressor, LogisticRegression, PoissonRegressor  # noqa: E402
 
+import sys  # noqa: E402
+
+# Measure the checkout this script lives in, not an installed (possibly older) copy.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import numpyro_glm as nglm  # noqa: E402
 from numpyro_glm import irls  # noqa: E402
 

@@ -28,6 +28,10 @@ import mpmath  # noqa: E402
 import numpy as np  # noqa: E402
 import statsmodels.genmod.families as smf  # noqa: E402
 
+import sys  # noqa: E402
+
+# Measure the checkout this script lives in, not an installed (possibly older) copy.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from numpyro_glm.distributions import Tweedie  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).parent / "results"
