@@ -1,7 +1,8 @@
 """numpyro_glm: generalized linear models for NumPyro.
 
 Exponential-family families and a link registry that plug straight into NumPyro
-models, plus the distributions NumPyro lacks (inverse Gaussian, Tweedie).
+models, plus the distributions NumPyro lacks (inverse Gaussian, Tweedie); a jitted
+IRLS fitter (``fit``); and GLM model blocks with default priors (``glm``).
 
 Example:
     >>> import jax.numpy as jnp
@@ -12,8 +13,11 @@ Example:
 """
 
 from . import distributions, families, links
+from . import priors
 from .fit import fit
 from .irls import Status
+from .model import GLMBlock, arviz_labels, coef_names, glm, glm_blocks
+from .priors import Priors, default_priors, prior_summary
 from .results import GLMFit
 from .families import (
     Bernoulli,
@@ -45,4 +49,13 @@ __all__ = [
     "InverseGaussian",
     "NegativeBinomial",
     "Tweedie",
+    "glm",
+    "GLMBlock",
+    "glm_blocks",
+    "coef_names",
+    "arviz_labels",
+    "priors",
+    "Priors",
+    "default_priors",
+    "prior_summary",
 ]
