@@ -2,7 +2,8 @@
 
 Exponential-family families and a link registry that plug straight into NumPyro
 models, plus the distributions NumPyro lacks (inverse Gaussian, Tweedie); a jitted
-IRLS fitter (``fit``); and GLM model blocks with default priors (``glm``).
+IRLS fitter (``fit``); GLM model blocks with default priors (``glm``); and NUTS
+started from the MLE with the Fisher mass matrix (``nuts``, ``mle_init``).
 
 Example:
     >>> import jax.numpy as jnp
@@ -15,8 +16,10 @@ Example:
 from . import distributions, families, links
 from . import priors
 from .fit import fit
+from .init import MLEInit, init_to_mle, mass_matrix_from_fit, mle_init
 from .irls import Status
 from .model import GLMBlock, arviz_labels, coef_names, glm, glm_blocks
+from .nuts import nuts
 from .priors import Priors, default_priors, prior_summary
 from .results import GLMFit
 from .families import (
@@ -58,4 +61,9 @@ __all__ = [
     "Priors",
     "default_priors",
     "prior_summary",
+    "init_to_mle",
+    "mle_init",
+    "MLEInit",
+    "mass_matrix_from_fit",
+    "nuts",
 ]
