@@ -434,6 +434,13 @@ def _warn(result: GLMFit, aliased, coef_names):
             "halving); try init= starting values. converged=False",
             stacklevel=3,
         )
+    elif status == Status.BOUNDARY:
+        warnings.warn(
+            "IRLS stopped on the edge of the valid range (every full step left it, e.g. fitted probabilities "
+            "reaching 1 with a log link): the maximum is on the boundary, so standard errors and gradients do not "
+            "apply. status=Status.BOUNDARY, converged=False",
+            stacklevel=3,
+        )
     elif status == Status.RANK_DEFICIENT:
         warnings.warn("XᵀWX was numerically singular; a ridge-stabilised step was used. converged=False",
                       stacklevel=3)

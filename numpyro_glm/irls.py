@@ -59,6 +59,11 @@ class Status(enum.IntEnum):
     """No valid step was found (non-finite deviance or invalid η/μ even after halving)."""
     RANK_DEFICIENT = 4
     """XᵀWX was numerically singular; a ridge-stabilised step was used."""
+    BOUNDARY = 5
+    """The deviance stopped changing only because every full step left the valid
+    range (e.g. μ → 1 with a binomial log link): the maximum lies on the edge of the
+    parameter space, the score is not zero there, and standard errors and
+    implicit-function gradients do not apply."""
 
 
 class IRLSResult(NamedTuple):
@@ -88,6 +93,7 @@ class _State(NamedTuple):
     status: jax.Array
     done: jax.Array
     ridge: jax.Array  # XᵀWX was singular once: factor it with a tiny ridge from now on
+    blocked: jax.Array  # the last full IRLS step left the valid range (and was halved)
 
 
 # --------------------------------------------------------------------------- response
@@ -350,6 +356,7 @@ def _solve(
         can_halve = jnp.all(jnp.isfinite(state.coef))
         proposal = jnp.where(retry, jnp.where(can_halve, state.coef, 0.0), proposal)
         eta, mu, deviance, valid = _evaluate(family, X, offset, y_mean, weights, proposal)
+        blocked = ~retry & can_halve & ~valid
 
         def is_bad(deviance, valid, n_iter):
             increased = (deviance - state.deviance) / (jnp.abs(deviance) + 0.1) > tol
@@ -389,7 +396,7 @@ def _solve(
         deviance = jnp.where(keep, state.deviance, deviance)
         deviance_old = jnp.where(retry, state.deviance_old, state.deviance)
         done = failed | converged | (n_iter >= max_iter)
-        return _State(coef, eta, mu, deviance, deviance_old, n_iter, status, done, state.ridge | singular)
+        return _State(coef, eta, mu, deviance, deviance_old, n_iter, status, done, state.ridge | singular, blocked)
 
     state = _State(
         coef=coef0,
@@ -401,6 +408,7 @@ def _solve(
         status=jnp.asarray(Status.MAX_ITER, jnp.int32),
         done=jnp.asarray(max_iter <= 0),
         ridge=jnp.asarray(False),
+        blocked=jnp.asarray(False),
     )
     state = lax.while_loop(lambda s: ~s.done, iterate, state)
     if polish and not _is_canonical(family):
@@ -410,7 +418,10 @@ def _solve(
     # overrides a clean convergence.
     status = jnp.where(
         (status == Status.CONVERGED) & _boundary_fit(family, state.mu, weights), Status.SEPARATION, status
-    ).astype(jnp.int32)
+    )
+    # Converged only because the valid range stopped every full step: a constrained
+    # maximum, not a stationary point.
+    status = jnp.where((status == Status.CONVERGED) & state.blocked, Status.BOUNDARY, status).astype(jnp.int32)
     return IRLSResult(state.coef, state.eta, state.mu, state.deviance, state.n_iter, status)
 
 

@@ -34,12 +34,16 @@ def simulate(family, coef=(0.3, 0.4, -0.3)):
     eta = X @ np.asarray(coef)
     name = family.name
     if name in ("bernoulli", "binomial"):
-        mu = np.clip(np.asarray(link.inverse(eta - 1.0 if link.name in ("log", "logc") else eta)), 0.05, 0.95)
-        if link.name == "logc":
-            mu = np.clip(1 - mu, 0.05, 0.95)
+        mu = np.clip(np.asarray(link.inverse(eta)), 0.05, 0.95)
+        # Links whose valid range ends inside (0, 1) need a mean well away from that
+        # end, or the MLE sits on the boundary (Status.BOUNDARY) with a non-zero score.
+        if link.name in ("log", "logc", "identity"):
+            mu = {"log": 0.25, "logc": 0.7, "identity": 0.5}[link.name] + 0.1 * np.tanh(eta)
         n = TRIALS if name == "binomial" else 1
         return RNG.binomial(np.broadcast_to(n, mu.shape).astype(int), mu).astype(float)
-    if link.name in ("identity", "sqrt", "softplus"):
+    if link.name == "cloglog":  # counts with a mean in (0, 1)
+        mu = np.asarray(link.inverse(eta - 0.5))
+    elif link.name in ("identity", "sqrt", "softplus"):
         mu = 2.0 + np.abs(eta)
     elif link.name in ("inverse", "inverse_squared"):
         mu = 1.0 / (0.5 + 0.1 * np.abs(eta))
@@ -355,6 +359,25 @@ def test_zero_weight_rows_are_ignored_even_with_bad_responses():
     np.testing.assert_allclose(result.coef, reference.coef, rtol=1e-10)
     np.testing.assert_allclose(result.se, reference.se, rtol=1e-10)
     assert float(result.df_resid) == N - 5 - 3
+
+
+def test_a_maximum_on_the_edge_of_the_valid_range_is_reported_as_boundary():
+    """Binomial with a log link where the likelihood keeps rising towards μ = 1 (the
+    largest fitted μ ends 1e-13 below 1): R's deviance criterion is met only because
+    step-halving stops every full step at the edge; the score is not zero there, so
+    the fit must not claim convergence."""
+    family = glm.Binomial(link="log")
+    rng = np.random.default_rng(zlib.crc32(repr(family).encode()))
+    mu = np.clip(np.exp(X @ np.array([0.3, 0.4, -0.3]) - 1.0), 0.05, 0.95)
+    y = rng.binomial(TRIALS.astype(int), mu).astype(float)
+    init = np.r_[np.log(np.mean(y / TRIALS)) - np.mean(OFFSET), 0.0, 0.0]
+    with pytest.warns(UserWarning, match="edge of the valid range"):
+        result = glm.fit(X, y, family, weights=WEIGHTS, offset=OFFSET, trials=TRIALS, init=init, tol=1e-12)
+    assert int(result.status) == Status.BOUNDARY and not bool(result.converged)
+    assert 1 - 1e-9 < float(jnp.max(result.mu)) < 1
+    # Not a stationary point: the score is far from zero.
+    score = X.T @ (WEIGHTS * TRIALS * (y / TRIALS - result.mu) / (1 - result.mu))
+    assert np.max(np.abs(score)) > 1.0
 
 
 def test_design_check_accepts_huge_finite_columns_and_still_finds_aliasing():
