@@ -7,7 +7,7 @@ Use :func:`default_priors` to see or reuse what a model block will use, and
 site              default prior
 ================  ===================================================================
 slope βⱼ          Normal(0, 2.5·s_y/s_xⱼ)
-intercept β₀      Normal(g(ȳ), 2.5·s_y·√(1 + Σⱼ (x̄ⱼ/s_xⱼ)²))
+intercept         β₀ + Σⱼ x̄ⱼβⱼ ~ Normal(g(ȳ), 2.5·s_y)   (at centred predictors)
 dispersion φ      Gaussian: σ = √φ ~ Exponential(rate = 1/sd(y));
                   Gamma, inverse Gaussian, Tweedie(p): φ ~ Exponential(rate = ȳ^(p−2))
 NB α              α ~ Exponential(1)
@@ -17,10 +17,13 @@ NB α              α ~ Exponential(1)
   1 for a zero column); x̄ⱼ its mean.
 * s_y = sd(y) for the Gaussian family with the identity link, else 1: the
   coefficients then live on the link scale, where 2.5 is already wide (rstanarm).
-* The intercept is the first constant, non-zero column of X. Its prior is the
-  marginal of rstanarm's prior on the intercept *at centred predictors*,
-  Normal(g(ȳ), 2.5·s_y), pushed through β₀ = α_c − Σⱼ x̄ⱼβⱼ: with centred columns it is
-  exactly rstanarm's, and uncentred columns (a year, a price) widen it as they must.
+* The intercept is the first constant, non-zero column of X. As in rstanarm, its
+  prior is on the intercept *at centred predictors*, α_c = β₀ + Σⱼ x̄ⱼβⱼ (the
+  linear predictor at the mean row), while X itself is used as given: the joint
+  prior of β is :class:`CoefficientPrior`. So the prior says "at typical x, η is near
+  g(ȳ)", and uncentred columns (ages around 45, a year, a price) do not make it
+  informative about β₀ nor wild about η. (Marginally β₀ has sd
+  2.5·s_y·√(1 + Σⱼ (x̄ⱼ/s_xⱼ)²).)
 * g(ȳ) is the link of the mean response ȳ, always finite: for probabilities
   (Bernoulli, binomial) R's ``mustart`` of the pooled data, (Σy + ½)/(Σtrials + 1);
   for other families the (weighted) mean of y, or R's ``mustart`` of it when it is
@@ -40,8 +43,10 @@ NumPyro distributions, any subset:
 * ``"coef"``: a scalar distribution (broadcast) or one with batch shape (p,) is the
   prior of each *slope*; the intercept keeps its own prior (the default, or
   ``"intercept"``). A distribution with event shape (p,) (e.g. a
-  ``MultivariateNormal``) is the prior of the whole vector, intercept included.
-* ``"intercept"``: a scalar distribution on the real line.
+  ``MultivariateNormal``) is the prior of the whole vector, intercept included, and
+  is used as is.
+* ``"intercept"``: a scalar distribution on the real line, the prior of the
+  intercept at centred predictors (rstanarm's ``prior_intercept``).
 * ``"dispersion"``, ``"alpha"``: scalar distributions on the positive reals.
 
 Example:
@@ -97,26 +102,34 @@ class Priors:
 
 
 class CoefficientPrior(dist.Distribution):
-    r"""Independent priors on a coefficient vector: one for the intercept, one per slope.
+    r"""rstanarm's coefficient prior: slopes, and the intercept at centred predictors.
 
-    p(β) = p_I(β_j) ∏_{k≠j} p_k(β_k) for the intercept column j (``is_intercept``).
-    Used when an overridden prior is not normal (normal priors are merged into one
-    ``Normal(loc, scale).to_event(1)``). Both parts must live on the real line.
+    With j the intercept column (``is_intercept``) and x̄ the column means, the
+    intercept prior p_I is the prior of α_c = β_j + Σ_{k≠j} x̄_k β_k, the intercept of
+    the model with centred predictors, and the slopes are independent:
+
+        log p(β) = log p_I(β_j + Σ_{k≠j} x̄_k β_k) + Σ_{k≠j} log p_k(β_k)
+
+    (β ↦ (α_c, β_{k≠j}) is linear with unit Jacobian, so this is a normalised density).
+    A vague prior on α_c then stays vague about the raw intercept exactly as much as the
+    predictors' offsets require, and no more. Without an intercept column the slopes'
+    prior is the whole prior.
 
     Example:
         >>> import jax, jax.numpy as jnp, numpyro.distributions as dist
         >>> from numpyro_glm.priors import CoefficientPrior
-        >>> d = CoefficientPrior(dist.Normal(0.0, 5.0), dist.StudentT(3.0, 0.0, 1.0).expand([3]),
-        ...                      jnp.array([True, False, False]))
+        >>> d = CoefficientPrior(dist.Normal(0.0, 5.0), dist.Laplace(0.0, 1.0).expand([3]),
+        ...                      jnp.array([True, False, False]), jnp.array([1.0, 10.0, 0.5]))
         >>> d.sample(jax.random.PRNGKey(0)).shape
         (3,)
     """
 
     arg_constraints = {}
     support = constraints.real_vector
-    pytree_data_fields = ("intercept", "slopes", "is_intercept")
+    pytree_data_fields = ("intercept", "slopes", "is_intercept", "x_mean")
 
-    def __init__(self, intercept: dist.Distribution, slopes: dist.Distribution, is_intercept, *, validate_args=None):
+    def __init__(self, intercept: dist.Distribution, slopes: dist.Distribution, is_intercept, x_mean=None, *,
+                 validate_args=None):
         for part, d in (("intercept", intercept), ("slopes", slopes)):
             if d.event_shape != () or d.support is not constraints.real:
                 raise ValueError(f"the {part} prior must be a univariate distribution on the real line, got {d}")
@@ -126,19 +139,27 @@ class CoefficientPrior(dist.Distribution):
             raise ValueError(f"the slopes prior must have batch shape (p,), got {slopes.batch_shape}")
         self.intercept = intercept
         self.slopes = slopes
-        self.is_intercept = is_intercept
+        self.is_intercept = jnp.asarray(is_intercept)
+        self.x_mean = jnp.zeros(slopes.batch_shape) if x_mean is None else jnp.asarray(x_mean)
         super().__init__(batch_shape=(), event_shape=slopes.batch_shape, validate_args=validate_args)
+
+    def _centred_intercept(self, value):
+        """β_j + Σ_{k≠j} x̄_k β_k (the intercept at centred predictors)."""
+        return jnp.sum(jnp.where(self.is_intercept, value, self.x_mean * value), -1)
 
     def sample(self, key, sample_shape=()):
         key_intercept, key_slopes = random.split(key)
-        intercept = self.intercept.sample(key_intercept, sample_shape)[..., None]
-        slopes = self.slopes.sample(key_slopes, sample_shape)
-        return jnp.where(self.is_intercept, intercept, slopes)
+        centred = self.intercept.sample(key_intercept, sample_shape)
+        slopes = jnp.where(self.is_intercept, 0.0, self.slopes.sample(key_slopes, sample_shape))
+        raw = centred - jnp.sum(self.x_mean * slopes, -1)
+        return jnp.where(self.is_intercept, raw[..., None], slopes)
 
     def log_prob(self, value):
-        # Both parts are finite on the whole real line, so the unused branch of the
-        # where never carries a NaN into the gradient.
-        return jnp.sum(jnp.where(self.is_intercept, self.intercept.log_prob(value), self.slopes.log_prob(value)), -1)
+        # Both parts are finite on the whole real line, so the unused branches of the
+        # wheres never carry a NaN into the gradient.
+        has_intercept = jnp.any(self.is_intercept)
+        intercept = jnp.where(has_intercept, self.intercept.log_prob(self._centred_intercept(value)), 0.0)
+        return intercept + jnp.sum(jnp.where(self.is_intercept, 0.0, self.slopes.log_prob(value)), -1)
 
 
 # --------------------------------------------------------------------------- data scales
@@ -235,14 +256,11 @@ def _scales(X, y, family: Family, weights, trials, xp) -> _Scales:
 
 
 def _default_coef_params(scales: _Scales, family: Family, xp):
-    """loc, scale (p,) of the default independent normal priors, and the intercept's."""
+    """Slope scales (p,), and the intercept's loc and scale at centred predictors."""
     slope_scale = SCALE * scales.s_y / scales.x_scale
-    centring = xp.sum(xp.where(scales.intercept, 0.0, xp.square(scales.x_mean / scales.x_scale)))
     intercept_loc = xp.asarray(family.link(scales.mean)).astype(slope_scale.dtype)
-    intercept_scale = SCALE * scales.s_y * xp.sqrt(1.0 + centring)
-    loc = xp.where(scales.intercept, intercept_loc, 0.0)
-    scale = xp.where(scales.intercept, intercept_scale, slope_scale)
-    return loc, scale, intercept_loc, intercept_scale
+    intercept_scale = SCALE * scales.s_y * xp.ones((), slope_scale.dtype)
+    return slope_scale, intercept_loc, intercept_scale
 
 
 def _default_dispersion(scales: _Scales, family: Family, dtype):
@@ -301,8 +319,8 @@ def default_priors(X, y=None, family: Family | None = None, *, priors=None, weig
         >>> from numpyro_glm import Gaussian, default_priors
         >>> X = np.column_stack([np.ones(4), [0.0, 1.0, 2.0, 3.0]])
         >>> p = default_priors(X, np.array([1.0, 3.0, 2.0, 6.0]), Gaussian())
-        >>> [round(float(s), 3) for s in p.coef.base_dist.scale]  # 2.5·sd(y)·√(1+x̄²/s²), 2.5·sd(y)/sd(x)
-        [7.826, 4.183]
+        >>> round(float(p.coef.intercept.scale), 3), round(float(p.coef.slopes.scale[1]), 3)  # 2.5 sd(y), 2.5 sd(y)/sd(x)
+        (4.677, 4.183)
     """
     family = Gaussian() if family is None else family
     if isinstance(priors, Priors):
@@ -370,19 +388,10 @@ def _checked_overrides(priors, family: Family, p: int) -> dict:
     return dict(priors)
 
 
-def _normal_params(d):
-    """(loc, scale) when ``d`` is a plain or expanded univariate Normal, else None."""
-    while isinstance(d, dist.ExpandedDistribution):
-        d = d.base_dist
-    if type(d) is dist.Normal:
-        return d.loc, d.scale
-    return None
-
-
 def _build(scales: _Scales, family: Family, overrides: dict, dtype, names, *, concrete: bool, p: int) -> Priors:
     xp = np if concrete else jnp
     rows = []
-    loc, scale, intercept_loc, intercept_scale = _default_coef_params(scales, family, xp)
+    slope_scale, intercept_loc, intercept_scale = _default_coef_params(scales, family, xp)
     mask = scales.intercept
     coef_override = overrides.get("coef")
     intercept_override = overrides.get("intercept")
@@ -400,23 +409,17 @@ def _build(scales: _Scales, family: Family, overrides: dict, dtype, names, *, co
         else:
             intercept = intercept_override
         if coef_override is None:
-            slopes = dist.Normal(jnp.asarray(loc, dtype), jnp.asarray(scale, dtype))  # intercept entry unused
+            slopes = dist.Normal(jnp.zeros(p, dtype), jnp.asarray(slope_scale, dtype))  # intercept entry unused
         else:
             slopes = coef_override if coef_override.batch_shape == (p,) else coef_override.expand((p,))
-        normal_i, normal_s = _normal_params(intercept), _normal_params(slopes)
-        if normal_i is not None and normal_s is not None:
-            coef_loc = jnp.where(jnp.asarray(mask), jnp.asarray(normal_i[0], dtype), jnp.asarray(normal_s[0], dtype))
-            coef_scale = jnp.where(jnp.asarray(mask), jnp.asarray(normal_i[1], dtype),
-                                   jnp.asarray(normal_s[1], dtype))
-            coef = dist.Normal(coef_loc * jnp.ones(p, dtype), coef_scale * jnp.ones(p, dtype)).to_event(1)
-        else:
-            coef = CoefficientPrior(intercept, slopes, jnp.asarray(mask))
+        coef = CoefficientPrior(intercept, slopes, jnp.asarray(mask), jnp.asarray(scales.x_mean, dtype))
         if concrete:
             mean_note = f"ȳ = {_fmt(scales.mean)}" if scales.has_y else f"no y: reference mean {_fmt(scales.mean)}"
             for j in range(p):
                 if bool(mask[j]):
-                    how = ("given" if intercept_override is not None else
-                           f"loc = {family.link.name}(ȳ), {mean_note}; scale = 2.5·s_y·√(1 + Σ(x̄/s_x)²), {s_y_note}")
+                    how = "at centred predictors: β₀ + Σ x̄ⱼβⱼ" + (
+                        "; given" if intercept_override is not None else
+                        f"; loc = {family.link.name}(ȳ), {mean_note}; scale = 2.5·s_y, {s_y_note}")
                     name, params = _describe(intercept)
                 else:
                     how = ("given" if coef_override is not None else
@@ -513,9 +516,9 @@ def prior_summary(X, y=None, family: Family | None = None, priors=None, coef_nam
         >>> print(prior_summary(X, np.array([1.0, 2.0, 2.0, 5.0]), Poisson(), coef_names=["(Intercept)", "x"]))
         Priors of glm block 'y' (poisson family, log link)
         <BLANKLINE>
-        site                 distribution  parameters               scaled by
-        y_coef[(Intercept)]  Normal        loc=0.9163, scale=4.183  loc = log(ȳ), ȳ = 2.5; scale = 2.5·s_y·√(1 + Σ(x̄/s_x)²), s_y = 1
-        y_coef[x]            Normal        loc=0, scale=2.236       scale = 2.5·s_y/s_x, s_x = 1.118, s_y = 1
+        site                 distribution  parameters             scaled by
+        y_coef[(Intercept)]  Normal        loc=0.9163, scale=2.5  at centred predictors: β₀ + Σ x̄ⱼβⱼ; loc = log(ȳ), ȳ = 2.5; scale = 2.5·s_y, s_y = 1
+        y_coef[x]            Normal        loc=0, scale=2.236     scale = 2.5·s_y/s_x, s_x = 1.118, s_y = 1
     """
     family = Gaussian() if family is None else family
     if isinstance(priors, Priors):

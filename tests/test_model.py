@@ -137,13 +137,20 @@ def test_flat_prior_posterior_mode_is_the_weighted_mle(data, family, response):
 def test_default_priors_follow_rstanarm_autoscaling(data):
     X, y = data["X"], data["gaussian"]
     tr = trace(block_model, X, y, family=glm.Gaussian())
-    prior = tr["y_coef"]["fn"].base_dist
+    prior = tr["y_coef"]["fn"]
     sd_y, x_mean, x_sd = y.std(), X[:, 1:].mean(0), X[:, 1:].std(0)
-    np.testing.assert_allclose(prior.scale[1:], 2.5 * sd_y / x_sd, rtol=1e-12)
-    np.testing.assert_allclose(prior.loc, [y.mean(), 0.0, 0.0], atol=1e-12)
-    # rstanarm's Normal(ȳ, 2.5 sd(y)) on the intercept at centred predictors, marginally.
-    np.testing.assert_allclose(prior.scale[0], np.sqrt((2.5 * sd_y) ** 2 + np.sum((x_mean * 2.5 * sd_y / x_sd) ** 2)),
-                               rtol=1e-12)
+    np.testing.assert_allclose(prior.slopes.scale[1:], 2.5 * sd_y / x_sd, rtol=1e-12)
+    np.testing.assert_allclose([prior.intercept.loc, prior.intercept.scale], [y.mean(), 2.5 * sd_y], rtol=1e-12)
+    # rstanarm's density: the intercept at centred predictors, independent slopes.
+    b = np.array([0.7, -0.4, 1.3])
+    expected = (stats.norm.logpdf(b[0] + x_mean @ b[1:], y.mean(), 2.5 * sd_y)
+                + stats.norm.logpdf(b[1:], 0.0, 2.5 * sd_y / x_sd).sum())
+    np.testing.assert_allclose(prior.log_prob(b), expected, rtol=1e-12)
+    # ... and its draws: η at the mean row ~ N(ȳ, 2.5 sd(y)), whatever the columns' offsets.
+    draws = prior.sample(jax.random.PRNGKey(0), (4000,))
+    at_mean_row = draws @ np.r_[1.0, x_mean]
+    assert abs(at_mean_row.mean() - y.mean()) < 4 * 2.5 * sd_y / np.sqrt(4000)
+    assert abs(at_mean_row.std() / (2.5 * sd_y) - 1) < 4 / np.sqrt(2 * 4000)
     # σ = √φ ~ Exponential(1/sd(y)): P(φ ≤ v) = 1 − exp(−√v / sd(y)).
     dispersion = tr["y_dispersion"]["fn"]
     v = np.array([0.5, 2.0, 9.0])
@@ -154,9 +161,9 @@ def test_default_priors_follow_rstanarm_autoscaling(data):
 def test_default_priors_of_non_gaussian_families_are_on_the_link_scale(data):
     X, y = data["X"], data["gamma"]
     tr = trace(block_model, X, y, family=glm.Gamma(link="log"))
-    prior = tr["y_coef"]["fn"].base_dist
-    np.testing.assert_allclose(prior.scale[1:], 2.5 / X[:, 1:].std(0), rtol=1e-12)  # s_y = 1
-    np.testing.assert_allclose(prior.loc[0], np.log(y.mean()), rtol=1e-12)
+    prior = tr["y_coef"]["fn"]
+    np.testing.assert_allclose(prior.slopes.scale[1:], 2.5 / X[:, 1:].std(0), rtol=1e-12)  # s_y = 1
+    np.testing.assert_allclose([prior.intercept.loc, prior.intercept.scale], [np.log(y.mean()), 2.5], rtol=1e-12)
     assert float(tr["y_dispersion"]["fn"].rate) == 1.0  # Gamma: φ ~ Exponential(1)
     tr = trace(block_model, X, y, family=glm.InverseGaussian(link="log"))
     np.testing.assert_allclose(tr["y_dispersion"]["fn"].rate, y.mean(), rtol=1e-12)  # rate = ȳ^(p−2), p = 3
@@ -171,16 +178,17 @@ def test_default_priors_of_non_gaussian_families_are_on_the_link_scale(data):
 )
 def test_default_intercept_is_finite_for_degenerate_responses(family, y, mustart_mean):
     X = np.column_stack([np.ones(6), np.arange(6.0)])
-    loc = glm.default_priors(X, y, family).coef.base_dist.loc
-    np.testing.assert_allclose(loc[0], family.link(mustart_mean), rtol=1e-12)
+    loc = glm.default_priors(X, y, family).coef.intercept.loc
+    np.testing.assert_allclose(loc, family.link(mustart_mean), rtol=1e-12)
 
 
 def test_default_priors_under_jit_equal_the_concrete_ones(data):
     X, y = data["X"], data["poisson"]
-    concrete = glm.default_priors(X, y, glm.Poisson(), weights=data["weights"]).coef.base_dist
-    traced = jax.jit(lambda X, y, w: glm.default_priors(X, y, glm.Poisson(), weights=w).coef.base_dist.scale)(
+    concrete = glm.default_priors(X, y, glm.Poisson(), weights=data["weights"]).coef
+    b = np.array([0.1, 0.2, -0.3])
+    traced = jax.jit(lambda X, y, w: glm.default_priors(X, y, glm.Poisson(), weights=w).coef.log_prob(b))(
         X, y, data["weights"])
-    np.testing.assert_allclose(traced, concrete.scale, rtol=1e-12)
+    np.testing.assert_allclose(traced, concrete.log_prob(b), rtol=1e-12)
 
 
 # --------------------------------------------------------------------------- overrides
@@ -188,22 +196,31 @@ def test_default_priors_under_jit_equal_the_concrete_ones(data):
 
 def test_coef_prior_override_is_for_the_slopes_and_keeps_the_intercept_default(data):
     X, y = data["X"], data["poisson"]
-    default = trace(block_model, X, y, family=glm.Poisson())["y_coef"]["fn"].base_dist
-    tr = trace(block_model, X, y, family=glm.Poisson(), priors={"coef": dist.Normal(0.0, 1.0)})
-    prior = tr["y_coef"]["fn"].base_dist
-    np.testing.assert_allclose(prior.scale, [default.scale[0], 1.0, 1.0])
-    np.testing.assert_allclose(prior.loc, [default.loc[0], 0.0, 0.0])
+    default = trace(block_model, X, y, family=glm.Poisson())["y_coef"]["fn"]
+    prior = trace(block_model, X, y, family=glm.Poisson(), priors={"coef": dist.Normal(0.0, 1.0)})["y_coef"]["fn"]
+    b = np.array([0.3, -1.0, 2.0])
+    expected = (stats.norm.logpdf(b[0] + X[:, 1:].mean(0) @ b[1:], default.intercept.loc, default.intercept.scale)
+                + stats.norm.logpdf(b[1:]).sum())
+    np.testing.assert_allclose(prior.log_prob(b), expected, rtol=1e-12)
 
 
-def test_non_normal_priors_make_a_coefficient_prior_with_the_right_density(data):
+def test_non_normal_priors_give_the_centred_density(data):
     X, y = data["X"], data["poisson"]
     priors = {"coef": dist.Laplace(0.0, 2.0), "intercept": dist.Cauchy(1.0, 5.0)}
     fn = trace(block_model, X, y, family=glm.Poisson(), priors=priors)["y_coef"]["fn"]
     assert isinstance(fn, CoefficientPrior)
     b = np.array([0.3, -1.0, 2.0])
-    expected = stats.cauchy.logpdf(0.3, 1.0, 5.0) + stats.laplace.logpdf([-1.0, 2.0], 0.0, 2.0).sum()
+    expected = (stats.cauchy.logpdf(0.3 + X[:, 1:].mean(0) @ b[1:], 1.0, 5.0)
+                + stats.laplace.logpdf([-1.0, 2.0], 0.0, 2.0).sum())
     np.testing.assert_allclose(fn.log_prob(b), expected, rtol=1e-10)
     assert fn.sample(jax.random.PRNGKey(0), (4,)).shape == (4, 3)
+
+
+def test_without_an_intercept_column_the_slopes_prior_is_the_whole_prior(data):
+    X = data["X"][:, 1:]
+    fn = trace(block_model, X, data["poisson"], family=glm.Poisson())["y_coef"]["fn"]
+    b = np.array([-1.0, 2.0])
+    np.testing.assert_allclose(fn.log_prob(b), stats.norm.logpdf(b, 0.0, 2.5 / X.std(0)).sum(), rtol=1e-12)
 
 
 def test_whole_vector_dispersion_and_alpha_priors_are_used_as_given(data):
@@ -355,7 +372,7 @@ def test_float32_data_give_float32_means(data):
     coef = np.array([0.2, 0.1, -0.3], np.float32)
     mu = handlers.substitute(handlers.seed(block_model, 0), data={"y_coef": coef})(X, y, family=glm.Gamma(link="log"))
     assert mu.dtype == jnp.float32
-    assert glm.default_priors(X, y, glm.Gamma(link="log")).coef.base_dist.scale.dtype == jnp.float32
+    assert glm.default_priors(X, y, glm.Gamma(link="log")).coef.slopes.scale.dtype == jnp.float32
     log_joint = jax.jit(lambda params: log_density(block_model, (X, y), {"family": glm.Gamma(link="log")}, params)[0])
     value = log_joint({"y_coef": coef, "y_dispersion": np.float32(0.5)})
     assert np.isfinite(value)

@@ -187,10 +187,14 @@ def test_mass_matrix_is_the_fit_covariance_in_numpyros_layout(gaussian):
     np.testing.assert_allclose(m[:3, :3], fit.cov, rtol=1e-12)
     np.testing.assert_allclose(m[3, 3], 2.0 / (len(y) - 3), rtol=1e-12)  # Var(log σ̂²) = 2/df
     np.testing.assert_array_equal(m[:3, 3], 0.0)
-    # With the prior: the Laplace approximation (Σ⁻¹ + diag(1/τ²))⁻¹, τ the prior scales.
-    tau = np.asarray(glm.default_priors(X, y, glm.Gaussian(), weights=weights).coef.base_dist.scale)
+    # With the prior: the Laplace approximation (Σ⁻¹ + AᵀD⁻¹A)⁻¹, A mapping β to (the
+    # intercept at centred predictors, the slopes) and D their prior variances.
+    prior = glm.default_priors(X, y, glm.Gaussian(), weights=weights).coef
+    A = np.eye(3)
+    A[0, 1:] = np.average(X[:, 1:], axis=0, weights=weights)
+    D = np.r_[prior.intercept.scale, prior.slopes.scale[1:]] ** 2
     with_prior = np.asarray(glm.mass_matrix_from_fit(fit, block_model, X, y, **kwargs)[("y_coef", "y_dispersion")])
-    expected = np.linalg.inv(np.linalg.inv(np.asarray(fit.cov)) + np.diag(1 / tau**2))
+    expected = np.linalg.inv(np.linalg.inv(np.asarray(fit.cov)) + A.T @ np.diag(1 / D) @ A)
     np.testing.assert_allclose(with_prior[:3, :3], expected, rtol=1e-8)
     # mle_init gives the same matrix, and the centre in NUTS's unconstrained space.
     init = glm.mle_init(block_model, X, y, jitter=0.0, **kwargs)
