@@ -17,7 +17,10 @@ Every other site starts from the fallback strategy.
 
 **When there is no MLE** (separation, a non-finite fit) the block's coefficients start
 from the fallback strategy instead, with a warning; aliased columns (NaN in the fit)
-start there too.
+start there too. A maximum on the boundary of the parameter space
+(``Status.BOUNDARY``, e.g. a binomial log link with μ̂ → 1) is a valid start, but its
+covariance does not describe the posterior: such blocks are left out of
+``MLEInit.mle_sites`` so that :func:`numpyro_glm.nuts` adapts the metric.
 
 **The mass matrix** approximates the posterior covariance in NUTS's unconstrained
 space, laid out as NumPyro's ``dense_mass=True`` expects: one dense block over all
@@ -100,9 +103,11 @@ class MLEInit:
     coef_names: dict
     """Coefficient site → names of its coefficients."""
     mle_sites: tuple
-    """The latent sites set by an MLE that exists (the others start from the fallback
-    strategy; those of blocks without an MLE have the prior's width in the mass
-    matrix, the rest unit entries)."""
+    """The latent sites set by an MLE whose covariance applies: not those of blocks
+    without an MLE (they start from the fallback strategy, with the prior's width in
+    the mass matrix) nor of blocks whose maximum is on the boundary of the parameter
+    space (``Status.BOUNDARY``: they start there, but their standard errors do not
+    apply); :func:`numpyro_glm.nuts` adapts the metric when a site is missing here."""
     num_chains: int
     """How many chains ``init_params`` holds."""
 
@@ -137,6 +142,11 @@ def _is_concrete(x) -> bool:
 
 def _mle_exists(fit: GLMFit):
     return (fit.status != Status.SEPARATION) & (fit.status != Status.NON_FINITE)
+
+
+def _covariance_applies(fit: GLMFit) -> bool:
+    """Whether φ̂(XᵀWX)⁻¹ describes the posterior (not at a boundary maximum, nor without an MLE)."""
+    return bool(_mle_exists(fit)) and int(fit.status) != Status.BOUNDARY
 
 
 def _centre(block: GLMBlock, fit: GLMFit, role: str, fallback, *, warn: bool):
@@ -497,7 +507,7 @@ def mle_init(model, *model_args, num_chains: int = 1, key=None, jitter: float = 
         inverse_mass_matrix={layout.sites: jnp.asarray(matrix, dtype)},
         coef_names={block.sites["coef"]: block.coef_names for block in blocks.values()},
         mle_sites=tuple(sorted(
-            site for name, block in blocks.items() if _mle_exists(fits[name])
+            site for name, block in blocks.items() if _covariance_applies(fits[name])
             for role, site in block.sites.items() if site in covered_sites
         )),
         num_chains=num_chains,

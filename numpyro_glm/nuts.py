@@ -51,12 +51,14 @@ def nuts(
         adapt_mass_matrix: keep adapting the mass matrix during warmup, starting
             from the Fisher one (True), or keep the Fisher matrix throughout (False:
             the warmup then only tunes the step size). The default (None) adapts
-            only when some latent site has no MLE (random effects, user sites): where
-            the MLE covers every site the Fisher matrix is already the posterior's
-            covariance to O(1/n), and NumPyro's adaptation, which shrinks its
-            estimate towards 10⁻³·I, would spoil it for coefficients of large-scale
-            predictors (about 7× more leapfrog steps per draw on such a Poisson
-            model); in a hierarchical model the random effects need it.
+            only when some latent site is not in ``MLEInit.mle_sites`` (random
+            effects, user sites, a separated or boundary fit): where the MLE covers
+            every site the Fisher matrix is already the posterior's covariance to
+            O(1/n), and NumPyro's adaptation, which shrinks its estimate towards
+            10⁻³·I, spoils it for coefficients of large-scale predictors (a Poisson
+            GLM with p = 20, predictors on scales 0.1 to 100: 7 leapfrog steps per
+            draw with the Fisher matrix kept, 380 with adaptation); in a
+            hierarchical model the random effects need it.
         dense_mass: a dense mass matrix over all latent sites (True), or its
             diagonal (False).
         jitter: spread of the chains' starts in posterior standard deviations (see
