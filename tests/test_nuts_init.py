@@ -257,6 +257,7 @@ def test_nuts_fits_random_intercepts_like_the_fixed_effects_model(random_interce
     np.testing.assert_allclose(np.diag(m)[[0, *range(3, 3 + groups)]], 1.0)
 
 
+@pytest.mark.slow  # importing ArviZ costs ~4 s; the tutorial exercises the same path
 def test_arviz_labels_name_the_coefficients(poisson, poisson_mcmc):
     import arviz as az
 
