@@ -346,6 +346,22 @@ def _dtype_of(values: dict):
     return jnp.result_type(*dtypes) if dtypes else jnp.result_type(float)
 
 
+def _values_at_mle(trace, blocks, fits, *, warn: bool):
+    """The model's latent sites with the glm blocks' sites set to their MLE.
+
+    Returns (latent sites, constrained values, transforms, unconstrained values).
+    """
+    latent = _latent_sites(trace)
+    values = {name: site["value"] for name, site in latent.items()}
+    for name, block in blocks.items():
+        for role, site in block.sites.items():
+            if site in values:
+                values[site] = _centre(block, fits[name], role, values[site], warn=warn)
+    transforms = {name: biject_to(site["fn"].support) for name, site in latent.items()}
+    unconstrained = {name: transforms[name].inv(values[name]) for name in latent}
+    return latent, values, transforms, unconstrained
+
+
 def mass_matrix_from_fit(fit, model, *model_args, include_prior: bool = True, key=None, **model_kwargs) -> dict:
     """A dense inverse mass matrix for NUTS from maximum-likelihood fits (see the module docs).
 
@@ -392,14 +408,7 @@ def mass_matrix_from_fit(fit, model, *model_args, include_prior: bool = True, ke
         fits = fit
     else:
         raise ValueError(f"fit must be a GLMFit, a dict of them, or an MLEInit; got {type(fit).__name__}")
-    latent = _latent_sites(trace)
-    values = {name: site["value"] for name, site in latent.items()}
-    for name, block in blocks.items():
-        for role, site in block.sites.items():
-            if site in values:
-                values[site] = _centre(block, fits[name], role, values[site], warn=False)
-    transforms = {name: biject_to(site["fn"].support) for name, site in latent.items()}
-    unconstrained = {name: transforms[name].inv(values[name]) for name in latent}
+    latent, values, transforms, unconstrained = _values_at_mle(trace, blocks, fits, warn=False)
     matrix, layout = _mass_matrix(latent, values, transforms, unconstrained, blocks, fits, include_prior)
     return {layout.sites: jnp.asarray(matrix, _dtype_of(unconstrained))}
 
@@ -463,14 +472,7 @@ def mle_init(model, *model_args, num_chains: int = 1, key=None, jitter: float = 
     if not blocks:
         raise ValueError("the model has no numpyro_glm.glm block: nothing to initialise from an MLE")
     fits = {name: _fit_block(block) for name, block in blocks.items()}
-    latent = _latent_sites(trace)
-    values = {name: site["value"] for name, site in latent.items()}
-    for name, block in blocks.items():
-        for role, site in block.sites.items():
-            if site in values:
-                values[site] = _centre(block, fits[name], role, values[site], warn=True)
-    transforms = {name: biject_to(site["fn"].support) for name, site in latent.items()}
-    centre = {name: transforms[name].inv(values[name]) for name in latent}
+    latent, values, transforms, centre = _values_at_mle(trace, blocks, fits, warn=True)
     matrix, layout = _mass_matrix(latent, values, transforms, centre, blocks, fits, include_prior)
     dtype = _dtype_of(centre)
 

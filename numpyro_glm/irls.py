@@ -138,6 +138,12 @@ _GRAM_BLOCK_ROWS = 1024
 _PAIR_PRODUCTS_MAX = 2**21
 
 
+def _is_small(X) -> bool:
+    """Whether X takes the pair-products layout (see ``_PAIR_PRODUCTS_MAX``); static."""
+    n, p = X.shape
+    return n * p * (p + 1) // 2 <= _PAIR_PRODUCTS_MAX
+
+
 def _weighted_gram(X, w):
     """XᵀWX for W = diag(w), shape (p, p): the cost that dominates an iteration.
 
@@ -150,7 +156,7 @@ def _weighted_gram(X, w):
     * otherwise one dot.
     """
     n, p = X.shape
-    if n * p * (p + 1) // 2 <= _PAIR_PRODUCTS_MAX:
+    if _is_small(X):
         rows, cols = np.triu_indices(p)
         upper = w @ (X[:, rows] * X[:, cols])
         gram = jnp.zeros((p, p), upper.dtype).at[rows, cols].set(upper)
@@ -177,8 +183,7 @@ def _transpose_times(X, v):
     For large X a fused multiply-and-reduce (XLA:CPU's matvec for Xᵀv is ~6× slower);
     for small X the plain product, which vmap over v turns into one matrix product.
     """
-    n, p = X.shape
-    if n * p * (p + 1) // 2 <= _PAIR_PRODUCTS_MAX:
+    if _is_small(X):
         return v @ X
     return jnp.sum(X * v[:, None], axis=0)
 
