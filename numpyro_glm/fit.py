@@ -138,7 +138,8 @@ def _check_design(X: np.ndarray, active: np.ndarray) -> np.ndarray:
     """
     all_active = bool(active.all())
     rows = X if all_active else X[active]
-    gram = rows.T @ rows
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is handled below
+        gram = rows.T @ rows
     finite = np.all(np.isfinite(np.diagonal(gram))) and (all_active or np.all(np.isfinite(X[~active])))
     if not finite:
         _check_rows("X", ~np.all(np.isfinite(X), axis=1), "must be finite (no NaN or inf)")

@@ -229,7 +229,7 @@ def test_fit_result_is_a_pytree_that_jit_returns_and_holds_no_copy_of_x():
 
 
 @pytest.mark.parametrize("shape", [(40, 3), (12000, 20), (8000, 30)], ids=["pair-products", "blocked", "one-dot"])
-def test_weighted_gram_and_transpose_product_match_numpy_in_every_layout(shape):
+def test_weighted_gram_and_products_match_numpy_in_every_layout(shape):
     from numpyro_glm import irls
 
     rng = np.random.default_rng(3)
@@ -238,6 +238,9 @@ def test_weighted_gram_and_transpose_product_match_numpy_in_every_layout(shape):
                                rtol=1e-12, atol=1e-12 * shape[0])
     np.testing.assert_allclose(irls._transpose_times(jnp.asarray(X_), jnp.asarray(v)), X_.T @ v,
                                rtol=1e-12, atol=1e-12 * shape[0])
+    gram, product = irls._weighted_products(jnp.asarray(X_), jnp.asarray(w), jnp.asarray(v))
+    np.testing.assert_allclose(gram, X_.T @ (X_ * w[:, None]), rtol=1e-12, atol=1e-12 * shape[0])
+    np.testing.assert_allclose(product, X_.T @ (w * v), rtol=1e-12, atol=1e-12 * shape[0])
 
 
 def test_singular_weighted_gram_retries_with_a_ridge_and_reports_rank_deficient():
