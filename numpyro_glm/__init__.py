@@ -20,6 +20,7 @@ from .init import MLEInit, init_to_mle, mass_matrix_from_fit, mle_init
 from .irls import Status
 from .model import GLMBlock, arviz_labels, coef_names, glm, glm_blocks
 from .nuts import nuts
+from .predictive import PosteriorPredictive, PPCStatistic, log_likelihood, posterior_predictive, quantile_residuals
 from .priors import Priors, default_priors, prior_summary
 from .results import GLMFit
 from .families import (
@@ -66,4 +67,9 @@ __all__ = [
     "MLEInit",
     "mass_matrix_from_fit",
     "nuts",
+    "posterior_predictive",
+    "PosteriorPredictive",
+    "PPCStatistic",
+    "log_likelihood",
+    "quantile_residuals",
 ]

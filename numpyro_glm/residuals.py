@@ -15,7 +15,7 @@ from jax.scipy.special import betainc, gammainc, gammaincc, ndtr, ndtri
 from .distributions import InverseGaussian as _InverseGaussianDistribution
 from .families import Family
 
-__all__ = ["quantile_residuals"]
+__all__ = ["quantile_residuals", "pit_bounds", "normal_scores", "is_discrete"]
 
 
 def _discrete_cdf(family: Family, k, mu, trials):
@@ -51,6 +51,59 @@ def _continuous_cdf(family: Family, y, mu, dispersion, weights):
     )
 
 
+def pit_bounds(family: Family, y, mu, dispersion=1.0, *, weights=None, trials=None):
+    """(F(y⁻), F(y)): the fitted distribution function just below and at y, shape of ``y``.
+
+    The two are equal for a continuous family; for a discrete one a probability
+    integral transform draws u uniformly between them (:func:`normal_scores`).
+    Used by :func:`quantile_residuals` and, per posterior draw, by
+    :func:`numpyro_glm.predictive.quantile_residuals`.
+
+    Raises:
+        NotImplementedError: for a family without a closed-form distribution function
+            (Tweedie with 1 < p < 2).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from numpyro_glm import Poisson
+        >>> lower, upper = pit_bounds(Poisson(), jnp.array([0.0]), jnp.array([1.0]))
+        >>> float(lower[0]), round(float(upper[0]), 6)  # P(Y < 0), P(Y ≤ 0) = e⁻¹
+        (0.0, 0.367879)
+    """
+    y = jnp.asarray(y)
+    mu = jnp.asarray(mu, y.dtype)
+    power = getattr(family, "power", None)
+    if power == 1:  # the scaled Poisson: y/φ ~ Poisson(μ/φ)
+        from .families import Poisson
+
+        return pit_bounds(Poisson(), y / dispersion, mu / dispersion)
+    if family.name in ("poisson", "binomial", "bernoulli", "negative_binomial"):
+        trials = None if trials is None else jnp.asarray(trials, y.dtype)
+        return _discrete_cdf(family, y - 1.0, mu, trials), _discrete_cdf(family, y, mu, trials)
+    cdf = _continuous_cdf(family, y, mu, dispersion, weights)
+    return cdf, cdf
+
+
+def is_discrete(family: Family) -> bool:
+    """Whether the family's response is discrete (its PIT needs randomising)."""
+    return family.name in ("poisson", "binomial", "bernoulli", "negative_binomial") or getattr(family, "power", None) == 1
+
+
+def normal_scores(lower, upper, key=None):
+    """Φ⁻¹(u) with u uniform on (lower, upper] (u = upper where they are equal, no key needed).
+
+    The randomisation of Dunn & Smyth: for a correct model u is exactly uniform on
+    (0, 1), so the scores are standard normal. u is clipped into (0, 1) so that the
+    scores stay finite.
+    """
+    upper = jnp.asarray(upper)
+    u = upper
+    if key is not None:
+        u = lower + jax.random.uniform(key, upper.shape, upper.dtype) * (upper - lower)
+    tiny = jnp.finfo(upper.dtype).tiny
+    return ndtri(jnp.clip(u, tiny, 1.0 - jnp.finfo(upper.dtype).epsneg))
+
+
 def quantile_residuals(family: Family, y, mu, dispersion=1.0, *, weights=None, trials=None, key=None):
     """Randomized quantile residuals of a fitted GLM, shape of ``y``.
 
@@ -72,20 +125,8 @@ def quantile_residuals(family: Family, y, mu, dispersion=1.0, *, weights=None, t
         (2,)
     """
     y = jnp.asarray(y)
-    mu = jnp.asarray(mu, y.dtype)
-    discrete = family.name in ("poisson", "binomial", "bernoulli", "negative_binomial") or getattr(family, "power", None) == 1
-    if getattr(family, "power", None) == 1:  # the scaled Poisson: y/φ ~ Poisson(μ/φ)
-        from .families import Poisson
-
-        return quantile_residuals(Poisson(), y / dispersion, mu / dispersion, key=key)
-    if discrete:
-        if key is None:
-            raise ValueError("quantile residuals of a discrete family need key= (a jax.random key)")
-        trials = None if trials is None else jnp.asarray(trials, y.dtype)
-        upper = _discrete_cdf(family, y, mu, trials)
-        lower = _discrete_cdf(family, y - 1.0, mu, trials)
-        u = lower + jax.random.uniform(key, y.shape, y.dtype) * (upper - lower)
-    else:
-        u = _continuous_cdf(family, y, mu, dispersion, weights)
-    tiny = jnp.finfo(y.dtype).tiny
-    return ndtri(jnp.clip(u, tiny, 1.0 - jnp.finfo(y.dtype).epsneg))
+    discrete = is_discrete(family)
+    if discrete and key is None:
+        raise ValueError("quantile residuals of a discrete family need key= (a jax.random key)")
+    lower, upper = pit_bounds(family, y, mu, dispersion, weights=weights, trials=trials)
+    return normal_scores(lower, upper, key if discrete else None)
