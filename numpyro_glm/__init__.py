@@ -21,6 +21,13 @@ from .irls import Status
 from .model import GLMBlock, arviz_labels, coef_names, glm, glm_blocks
 from .nuts import nuts
 from .predictive import PosteriorPredictive, PPCStatistic, log_likelihood, posterior_predictive, quantile_residuals
+from .bootstrap import BootstrapResult, bootstrap
+from .to_arviz import (
+    bootstrap_to_inference_data,
+    compare_bootstrap_posterior,
+    plot_bootstrap_vs_posterior,
+    to_inference_data,
+)
 from .priors import Priors, default_priors, prior_summary
 from .results import GLMFit
 from .families import (
@@ -72,4 +79,10 @@ __all__ = [
     "PPCStatistic",
     "log_likelihood",
     "quantile_residuals",
+    "bootstrap",
+    "BootstrapResult",
+    "to_inference_data",
+    "bootstrap_to_inference_data",
+    "compare_bootstrap_posterior",
+    "plot_bootstrap_vs_posterior",
 ]
