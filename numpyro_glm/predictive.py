@@ -301,11 +301,17 @@ def _draws(model, samples, model_args, model_kwargs, batch_ndims) -> _Draws:
     return _Draws(params=params, draw_shape=draw_shape, trace=trace)
 
 
-def _batch_size(batch_size, count: int, elements_per_draw: int) -> int:
+def _check_batch_size(batch_size) -> None:
     if batch_size is None:
-        return max(1, min(count, _ELEMENTS_PER_CHUNK // max(1, elements_per_draw)))
+        return
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
         raise ValueError(f"batch_size must be a positive integer (draws per chunk) or None, got {batch_size!r}")
+
+
+def _batch_size(batch_size, count: int, elements_per_draw: int) -> int:
+    """Draws per chunk: the given one, or about 2^24 values per chunk; never more than the draws."""
+    if batch_size is None:
+        return max(1, min(count, _ELEMENTS_PER_CHUNK // max(1, elements_per_draw)))
     return int(min(batch_size, count))
 
 
@@ -354,12 +360,6 @@ def _check_key(key, name="key"):
     if key is None:
         raise ValueError(f"{name} must be a jax.random key (jax.random.PRNGKey(0) or jax.random.key(0))")
     return key
-
-
-def _latent_only(params, trace):
-    """The model substituted at ``params`` (latent sites only: deterministic and observed
-    values in the samples are recomputed, as Predictive does)."""
-    return {name: value for name, value in params.items() if name in trace}
 
 
 # --------------------------------------------------------------------------- posterior predictive
@@ -424,6 +424,7 @@ def posterior_predictive(
         (2, 10, 3)
     """
     key = _check_key(key)
+    _check_batch_size(batch_size)
     draws = _draws(model, samples, model_args, model_kwargs, batch_ndims)
     observed = {name: draws.trace[name]["value"] for name in _observed_sites(draws.trace)}
     functions = None if statistics is None else _statistic_functions(statistics)
@@ -438,7 +439,7 @@ def posterior_predictive(
 
     def replicate(params, index):
         draw_key = jax.random.fold_in(key, index)
-        run = handlers.seed(handlers.substitute(_resample_observed(model, observed), _latent_only(params, draws.trace)), draw_key)
+        run = handlers.seed(handlers.substitute(_resample_observed(model, observed), params), draw_key)
         trace = handlers.trace(run).get_trace(*model_args, **model_kwargs)
         return {name: trace[name]["value"] for name in observed}
 
@@ -521,12 +522,14 @@ def log_likelihood(
         >>> ll["y"].shape, round(float(ll["y"][0, 1]), 4)  # log N(1 | 0, 1)
         ((5, 2), -1.4189)
     """
+    _check_batch_size(batch_size)
     draws = _draws(model, samples, model_args, model_kwargs, batch_ndims)
     sites = _observed_sites(draws.trace)
 
     def per_draw(params, index):
-        del index
-        values = _numpyro_log_likelihood(model, _latent_only(params, draws.trace), *model_args, batch_ndims=0, **model_kwargs)
+        # Seeded only for latent sites missing from the samples (drawn from their priors).
+        seeded = handlers.seed(model, jax.random.fold_in(jax.random.PRNGKey(0), index))
+        values = _numpyro_log_likelihood(seeded, params, *model_args, batch_ndims=0, **model_kwargs)
         return {name: values[name] for name in sites}
 
     example = {name: value[0] for name, value in draws.params.items()}
@@ -614,6 +617,7 @@ def quantile_residuals(
         >>> r["y"].shape
         (6, 4)
     """
+    _check_batch_size(batch_size)
     draws = _draws(model, samples, model_args, model_kwargs, batch_ndims)
     sites = _observed_sites(draws.trace)
     for name in sites:
@@ -628,7 +632,7 @@ def quantile_residuals(
 
     def per_draw(params, index):
         # Seeded only for latent sites missing from the samples (drawn from their priors).
-        run = handlers.seed(handlers.substitute(model, _latent_only(params, draws.trace)), jax.random.fold_in(seed_key, index))
+        run = handlers.seed(handlers.substitute(model, params), jax.random.fold_in(seed_key, index))
         trace = handlers.trace(run).get_trace(*model_args, **model_kwargs)
         out = {}
         for i, name in enumerate(sites):
