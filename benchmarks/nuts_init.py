@@ -353,7 +353,7 @@ def main(argv=None) -> None:
     ]
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / ("nuts_init_quick.md" if options.quick else "nuts_init.md")
-    out.write_text("\n".join(header) + "\n\n".join(sections) + "\n")
+    out.write_text("\n".join(header) + "\n" + "\n\n".join(sections) + "\n")
     print(f"\nwrote {out}")
 
 
