@@ -38,7 +38,7 @@ the count.
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import numbers
 import warnings
 from collections import Counter
@@ -72,8 +72,9 @@ _FIT_ARGUMENTS = ("weights", "offset", "exposure", "trials", "dispersion", "tol"
 class BootstrapResult:
     """Bootstrap replicates of a GLM fit. A registered pytree (arrays; batch axis first).
 
-    The statistics (``se``, ``conf_int``, ``summary``) use the converged replicates
-    only; ``n_failed`` counts the others.
+    The statistics (``mean``, ``se``, ``bias``, ``conf_int``, ``summary``; NumPy
+    arrays, computed on the host) use the converged replicates only; ``n_failed``
+    counts the others.
     """
 
     coef: jax.Array
@@ -113,31 +114,32 @@ class BootstrapResult:
         codes = np.asarray(self.status)[~np.asarray(self.converged)]
         return {Status(int(code)).name: count for code, count in sorted(Counter(codes.tolist()).items())}
 
-    def _kept(self, values):
-        """``values`` (n_boot, ...) with NaN in the rows of failed replicates."""
-        mask = jnp.reshape(self.converged, self.converged.shape + (1,) * (jnp.ndim(values) - 1))
-        return jnp.where(mask, values, jnp.nan)
+    # The statistics are host-side summaries in NumPy (its quantile definition, and
+    # no compilation of one-off reductions); they need concrete fields.
+    def _kept_coef(self) -> np.ndarray:
+        """Coefficients of the converged replicates, (n_converged, p)."""
+        return np.asarray(self.coef)[np.asarray(self.converged, bool)]
 
     @property
-    def mean(self) -> jax.Array:
+    def mean(self) -> np.ndarray:
         """Mean of the converged replicates' coefficients, shape (p,)."""
-        return jnp.nanmean(self._kept(self.coef), axis=0)
+        return self._kept_coef().mean(axis=0)
 
     @property
-    def se(self) -> jax.Array:
+    def se(self) -> np.ndarray:
         """Bootstrap standard errors: the sd (ddof=1) of the converged replicates, shape (p,)."""
-        return jnp.nanstd(self._kept(self.coef), axis=0, ddof=1)
+        return self._kept_coef().std(axis=0, ddof=1)
 
     @property
-    def bias(self) -> jax.Array:
+    def bias(self) -> np.ndarray:
         """Bootstrap estimate of bias: mean of the converged replicates − β̂, shape (p,)."""
-        return self.mean - self.fit.coef
+        return self.mean - np.asarray(self.fit.coef)
 
-    def conf_int(self, level: float | None = None) -> jax.Array:
+    def conf_int(self, level: float | None = None) -> np.ndarray:
         """Percentile intervals from the converged replicates, shape (p, 2).
 
         The (1 − level)/2 and (1 + level)/2 quantiles of each coefficient's
-        replicates (linear interpolation, NumPy's default).
+        replicates (``numpy.quantile``'s default, linear interpolation).
 
         Example:
             >>> import jax, numpy as np, numpyro_glm as glm
@@ -148,8 +150,7 @@ class BootstrapResult:
             (2, 2)
         """
         level = self.level if level is None else _checked_level(level)
-        q = jnp.asarray([(1 - level) / 2, (1 + level) / 2], self.coef.dtype)
-        return jnp.nanquantile(self._kept(self.coef), q, axis=0).T
+        return np.quantile(self._kept_coef(), [(1 - level) / 2, (1 + level) / 2], axis=0).T
 
     def summary(self, level: float | None = None) -> BootstrapSummary:
         """A printable table: estimate, bootstrap mean, bias, SE and percentile interval per coefficient.
@@ -184,7 +185,7 @@ class BootstrapSummary:
         if np.ndim(boot.coef) != 2:
             raise ValueError("summary() needs one bootstrap, not a batch of them")
         self.boot, self.level = boot, level
-        columns = (boot.fit.coef, boot.mean, boot.bias, boot.se, *jnp.moveaxis(boot.conf_int(level), -1, 0))
+        columns = (boot.fit.coef, boot.mean, boot.bias, boot.se, *boot.conf_int(level).T)
         columns = [np.asarray(c, float) for c in columns]
         self.rows = [(name, *(float(c[j]) for c in columns)) for j, name in enumerate(boot.coef_names)]
 
@@ -264,10 +265,11 @@ def _simulate_response(family: Family, key, y, mu, dispersion, prior_weights, tr
     return jnp.where(active, y_star.astype(y.dtype), y)
 
 
-@partial(jax.jit, static_argnames=("family", "kind", "dispersion", "tol", "max_iter"))
-def _refit_chunk(keys, X, y, prior_weights, offset, trials, init, active_rows, mu_hat, dispersion_hat, alpha_hat,
-                 df_resid, *, family, kind, dispersion, tol, max_iter):
-    """Refit every replicate of one chunk: ``keys`` (b,) → coef (b, p), φ, α, status, n_iter (b,)."""
+@partial(jax.jit, static_argnames=("chunk", "family", "kind", "dispersion", "tol", "max_iter"))
+def _refit_chunk(key, start, X, y, prior_weights, offset, trials, init, active_rows, mu_hat, dispersion_hat,
+                 alpha_hat, df_resid, *, chunk, family, kind, dispersion, tol, max_iter):
+    """Refit replicates start, ..., start + chunk − 1: coef (chunk, p), φ, α, status, n_iter (chunk,)."""
+    keys = _replicate_keys(key, start, chunk)
 
     def one(key):
         weights, y_star = prior_weights, y
@@ -327,9 +329,10 @@ def _float_dtype(X) -> np.dtype:
     return np.dtype(jax.dtypes.canonicalize_dtype(dtype))
 
 
-def _replicate_keys(key, start: int, stop: int):
-    """Keys of replicates start..stop−1: replicate i's key is fold_in(key, i) whatever the batching."""
-    return jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(start, stop, dtype=jnp.uint32))
+def _replicate_keys(key, start, count: int):
+    """Keys of replicates start, ..., start + count − 1: replicate i's key is fold_in(key, i),
+    whatever the batching."""
+    return jax.vmap(jax.random.fold_in, (None, 0))(key, start + jnp.arange(count, dtype=jnp.uint32))
 
 
 # --------------------------------------------------------------------------- bootstrap
@@ -415,59 +418,72 @@ def bootstrap(
 
     # The boundary: fit validates the concrete data once and gives β̂ (and the
     # aliased columns, as NaN); the replicates then run traced, without checks.
+    # (Names are attached afterwards: as a static argument of fit's jit, a new set
+    # of names would compile the whole fit again.)
+    coef_names = fit_kwargs.pop("coef_names", None)
     original = _fit(X, y, family, **fit_kwargs)
     family = original.family
     p = original.coef.shape[0]
     if kind == "parametric" and not bool(original.converged):
         raise ValueError(f"kind='parametric' simulates from the fitted model, but the fit of the data did not "
                          f"converge (status={Status(int(original.status)).name}); fix the fit first")
-    names = original.coef_names or tuple(f"x{j}" for j in range(p))
+    names = tuple(str(c) for c in coef_names) if coef_names is not None else original.coef_names
+    names = names or tuple(f"x{j}" for j in range(p))
+    if len(names) != p:
+        raise ValueError(f"coef_names has {len(names)} names for {p} columns of X")
+    original = dataclasses.replace(original, coef_names=names)
 
-    dtype = original.coef.dtype
-    X = jnp.asarray(X if isinstance(X, jax.Array) else np.asarray(X), dtype)  # (a DataFrame too)
+    # Inputs are prepared in NumPy and moved to the device once: eager jnp
+    # operations here would each compile on first use (seconds in all).
+    dtype = np.dtype(original.coef.dtype)
+    X = np.asarray(X, dtype)  # (a DataFrame too)
     n = X.shape[0]
     kept = np.isfinite(np.asarray(original.coef))  # aliased columns of X are NaN in β̂
-    X_kept = X if kept.all() else X[:, kept]
 
     def column(value):
-        return None if value is None else jnp.broadcast_to(jnp.asarray(value, dtype), (n,))
+        return None if value is None else np.broadcast_to(np.asarray(value, dtype), (n,))
 
     prior_weights = column(fit_kwargs.get("weights", 1.0))
     offset = column(fit_kwargs.get("offset"))
     if fit_kwargs.get("exposure") is not None:
-        log_exposure = jnp.log(column(fit_kwargs["exposure"]))
+        log_exposure = np.log(column(fit_kwargs["exposure"]))
         offset = log_exposure if offset is None else offset + log_exposure
     trials = column(fit_kwargs.get("trials")) if isinstance(family, Binomial) else None
     init = fit_kwargs.get("init")
     if init is not None:
-        init = jnp.asarray(init, dtype)[kept]
+        init = np.asarray(init, dtype)[kept]
     elif bool(original.converged):
-        init = original.coef[kept]  # a replicate's MLE is near β̂: fewer iterations than R's mustart
-    active_rows = jnp.asarray(np.flatnonzero(np.asarray(prior_weights) > 0), jnp.int32)
+        init = np.asarray(original.coef)[kept]  # a replicate's MLE is near β̂: fewer iterations than mustart
     estimates_alpha = isinstance(family, NegativeBinomial) and family.estimates_alpha
     dispersion = fit_kwargs.get("dispersion")
     if dispersion is not None and not isinstance(dispersion, str):
         dispersion = float(dispersion)
 
-    arrays = (X_kept, jnp.asarray(y, dtype), prior_weights, offset, trials, init, active_rows, original.mu,
-              original.dispersion, original.alpha if estimates_alpha else None, original.df_resid)
+    arrays = jax.device_put((
+        X if kept.all() else X[:, kept], np.asarray(y, dtype), prior_weights, offset, trials, init,
+        np.flatnonzero(prior_weights > 0).astype(np.int32), original.mu, original.dispersion,
+        original.alpha if estimates_alpha else None, original.df_resid,
+    ))
     static = dict(family=family, kind=kind, dispersion=dispersion, tol=float(fit_kwargs["tol"]),
                   max_iter=int(fit_kwargs.get("max_iter", 100)))
     chunk = n_boot if batch_size is None else min(batch_size, n_boot)
     pieces = []
     for start in range(0, n_boot, chunk):
         # Every chunk has the same shape (the last one is padded with extra
-        # replicates, then trimmed), so one compiled chunk serves them all.
-        keys = _replicate_keys(key, start, start + chunk)
-        out = _refit_chunk(keys, *arrays, **static)
-        pieces.append(jax.tree.map(lambda a: a[: min(chunk, n_boot - start)], out))
-    coef, phi, alpha, status, n_iter = (None if pieces[0][i] is None else jnp.concatenate([pc[i] for pc in pieces])
+        # replicates, then trimmed on the host), so one compiled chunk serves all.
+        out = _refit_chunk(key, np.uint32(start), *arrays, chunk=chunk, **static)
+        pieces.append([None if a is None else np.asarray(a)[: n_boot - start] for a in out])
+    coef, phi, alpha, status, n_iter = (None if pieces[0][i] is None else np.concatenate([pc[i] for pc in pieces])
                                         for i in range(5))
     if not kept.all():
-        coef = jnp.full((n_boot, p), jnp.nan, dtype).at[:, np.flatnonzero(kept)].set(coef)
+        coef_all = np.full((n_boot, p), np.nan, dtype)
+        coef_all[:, kept] = coef
+        coef = coef_all
+    coef, phi, alpha, status, n_iter = jax.device_put((coef, phi, alpha, status, n_iter))
 
-    result = BootstrapResult(coef=coef, dispersion=phi, alpha=alpha, converged=status == Status.CONVERGED,
-                             status=status, n_iter=n_iter, fit=original, kind=kind, coef_names=tuple(names),
+    result = BootstrapResult(coef=coef, dispersion=phi, alpha=alpha,
+                             converged=jax.device_put(np.asarray(status) == Status.CONVERGED),
+                             status=status, n_iter=n_iter, fit=original, kind=kind, coef_names=names,
                              level=level)
     if result.n_failed:
         warnings.warn(
