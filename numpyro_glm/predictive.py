@@ -66,8 +66,9 @@ __all__ = [
     "STATISTICS",
 ]
 
-_ELEMENTS_PER_CHUNK = 2**24
-"""Default chunk: about this many replicated values (64 MB in float32) per chunk."""
+_ELEMENTS_PER_CHUNK = 2**22
+"""Default chunk: about this many replicated values (16 MB in float32) per chunk: small
+beside the output, large enough that the per-chunk dispatch costs nothing."""
 
 
 # --------------------------------------------------------------------------- statistics
@@ -309,7 +310,7 @@ def _check_batch_size(batch_size) -> None:
 
 
 def _batch_size(batch_size, count: int, elements_per_draw: int) -> int:
-    """Draws per chunk: the given one, or about 2^24 values per chunk; never more than the draws."""
+    """Draws per chunk: the given one, or about 2^22 values per chunk; never more than the draws."""
     if batch_size is None:
         return max(1, min(count, _ELEMENTS_PER_CHUNK // max(1, elements_per_draw)))
     return int(min(batch_size, count))
@@ -390,7 +391,7 @@ def posterior_predictive(
             model missing from it are drawn from their priors; others are ignored.
         *model_args, **model_kwargs: the model's arguments.
         key: a ``jax.random`` key; draw i uses ``fold_in(key, i)``.
-        batch_size: draws per chunk (default: about 2^24 replicated values per chunk).
+        batch_size: draws per chunk (default: about 2^22 replicated values per chunk).
         statistics: names (``"mean"``, ``"sd"``, ``"var"``, ``"min"``, ``"max"``,
             ``"median"``, ``"prop_zeros"``, ``"q05"``, ``"q95"``, any ``"qNN"``) and/or a
             dict ``{name: f}`` with ``f(y_rep) -> scalar`` a JAX function of one
