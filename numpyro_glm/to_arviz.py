@@ -125,7 +125,7 @@ def to_inference_data(mcmc, *, posterior_predictive=None, log_likelihood: bool =
         >>> mcmc = MCMC(NUTS(model), num_warmup=200, num_samples=200, progress_bar=False)
         >>> mcmc.run(jax.random.key(0), X, y)
         >>> idata = glm.to_inference_data(mcmc)
-        >>> list(idata.posterior["y_coef"].coords["y_coef_dim"].values)
+        >>> idata.posterior["y_coef"].coords["y_coef_dim"].values.tolist()
         ['(Intercept)', 'x']
         >>> idata.log_likelihood["y"].shape
         (1, 200, 50)
