@@ -21,9 +21,9 @@ KEY = jax.random.PRNGKey(0)
 Z = 4.5  # Monte Carlo standard errors allowed
 
 
-def poisson_model(y=None, n=None):
+def poisson_model(y):
     rate = numpyro.sample("rate", dist.Gamma(2.0, 1.0))
-    with numpyro.plate("rows", n if y is None else len(y)):
+    with numpyro.plate("rows", len(y)):
         numpyro.sample("y", dist.Poisson(rate), obs=y)
 
 
@@ -115,7 +115,7 @@ def test_statistics_equal_the_same_functions_of_the_returned_replicates():
 # --------------------------------------------------------------------------- chunking, keys, shapes
 
 
-def test_results_do_not_depend_on_batch_size_or_on_grouping_by_chain():
+def test_results_do_not_depend_on_batch_size_or_on_grouping_by_chain_and_mcmc_objects_keep_chains():
     y = np.array([1.0, 0.0, 3.0])
     rates = np.linspace(0.5, 4.0, 30)
     runs = [posterior_predictive(poisson_model, {"rate": rates}, y=y, key=KEY, batch_size=b, statistics=["max"],
@@ -127,24 +127,17 @@ def test_results_do_not_depend_on_batch_size_or_on_grouping_by_chain():
     assert not np.all(runs[0].samples["y"] == y)
     assert len({tuple(r) for r in runs[0].samples["y"]}) > 10
 
-    # (chains, draws, ...) keeps its chain axis; draw (c, d) is flat draw c·D + d.
-    grouped = posterior_predictive(poisson_model, {"rate": rates.reshape(3, 10)}, y=y, key=KEY,
-                                   statistics=["max"], return_samples=True)
+    # (chains, draws, ...) keeps its chain axis; draw (c, d) is flat draw c·D + d. An MCMC
+    # object gives its draws grouped by chain (a grouped dict: the log-likelihood test).
+    class FakeMCMC:  # all posterior_predictive uses of numpyro.infer.MCMC
+        def get_samples(self, group_by_chain=False):
+            return {"rate": rates.reshape(3, 10) if group_by_chain else rates}
+
+    grouped = posterior_predictive(poisson_model, FakeMCMC(), y=y, key=KEY, statistics=["max"], return_samples=True)
     assert grouped.samples["y"].shape == (3, 10, 3)
     assert grouped.statistics["max"].replicated.shape == (3, 10)
     assert grouped.draw_shape == (3, 10)
     np.testing.assert_array_equal(grouped.samples["y"].reshape(30, 3), runs[0].samples["y"])
-
-
-def test_an_mcmc_object_gives_draws_grouped_by_chain():
-    rates = np.linspace(0.5, 4.0, 8).reshape(2, 4)
-
-    class FakeMCMC:  # all posterior_predictive uses of numpyro.infer.MCMC
-        def get_samples(self, group_by_chain=False):
-            return {"rate": rates if group_by_chain else rates.reshape(-1)}
-
-    ppc = posterior_predictive(poisson_model, FakeMCMC(), y=np.array([1.0, 2.0]), key=KEY)
-    assert ppc.samples["y"].shape == (2, 4, 2)
 
 
 def test_glm_block_model_replicates_its_observed_site_without_rewriting():
@@ -295,7 +288,7 @@ def test_other_bad_arguments():
     with pytest.raises(ValueError, match="key must be a jax.random key"):
         posterior_predictive(poisson_model, draws, y=np.ones(3), key=None)
     with pytest.raises(ValueError, match="no observed site"):
-        posterior_predictive(poisson_model, draws, n=3, key=KEY)
+        posterior_predictive(lambda: numpyro.sample("rate", dist.Gamma(2.0, 1.0)), draws, key=KEY)
     with pytest.raises(ValueError, match="nothing to compute"):
         posterior_predictive(poisson_model, draws, y=np.ones(3), key=KEY, return_samples=False)
     with pytest.raises(ValueError, match="batch_ndims"):
