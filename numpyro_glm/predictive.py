@@ -189,7 +189,8 @@ class PosteriorPredictive:
             lines.append(f"replicates kept: {', '.join(self.samples)}")
         if self.statistics:
             width = max(9, *(len(n) for n in self.statistics))
-            header = f"{'statistic':<{width}} {'observed':>11} {'rep mean':>11} {'rep sd':>11} {'rep 2.5%':>11} {'rep 97.5%':>11} {'p-value':>8}"
+            columns = ("observed", "rep mean", "rep sd", "rep 2.5%", "rep 97.5%")
+            header = f"{'statistic':<{width}} " + " ".join(f"{c:>11}" for c in columns) + f" {'p-value':>8}"
             lines += [header, "-" * len(header)]
             for name, s in self.statistics.items():
                 rep = np.asarray(s.replicated, float).ravel()
@@ -271,7 +272,9 @@ def _draws(model, samples, model_args, model_kwargs, batch_ndims) -> _Draws:
     if not isinstance(samples, dict):
         raise ValueError(f"samples must be a dict of posterior draws or an MCMC object, got {type(samples).__name__}")
     if batch_ndims not in (None, 1, 2):
-        raise ValueError(f"batch_ndims must be None (read from the model), 1 (draws) or 2 (chains, draws), got {batch_ndims!r}")
+        raise ValueError(
+            f"batch_ndims must be None (read from the model), 1 (draws) or 2 (chains, draws), got {batch_ndims!r}"
+        )
     trace = _prototype_trace(model, samples, model_args, model_kwargs)
     if not _observed_sites(trace):
         raise ValueError("the model has no observed site (call it with its data, e.g. y=y)")
@@ -289,7 +292,8 @@ def _draws(model, samples, model_args, model_kwargs, batch_ndims) -> _Draws:
             expected = {1: "(draws, ...) (batch_ndims=1)", 2: "(chains, draws, ...) (batch_ndims=2)"}.get(
                 batch_ndims, "(draws, ...) or (chains, draws, ...)")
             raise ValueError(
-                f"samples[{name!r}] has shape {value.shape}; the site has shape {site_shape}, so expected {expected} + {site_shape}"
+                f"samples[{name!r}] has shape {value.shape}; the site has shape {site_shape}, "
+                f"so expected {expected} + {site_shape}"
             )
         shapes[name] = value.shape[:ndims]
     if len(set(shapes.values())) > 1:
@@ -625,7 +629,9 @@ def quantile_residuals(
         try:
             _, discrete = _site_pit_bounds(draws.trace[name], draws.trace)
         except NotImplementedError as error:
-            raise ValueError(f"quantile residuals of site {name!r}: its distribution function is not available ({error})") from None
+            raise ValueError(
+                f"quantile residuals of site {name!r}: its distribution function is not available ({error})"
+            ) from None
         if discrete and key is None:
             raise ValueError(f"site {name!r} is discrete: its quantile residuals need key= (a jax.random key)")
 
