@@ -261,6 +261,9 @@ def _simulate_response(family: Family, key, y, mu, dispersion, prior_weights, tr
     active = prior_weights > 0
     if family.has_free_dispersion:
         dispersion = dispersion / jnp.where(active, prior_weights, 1.0)
+    if trials is not None:
+        # NumPyro's binomial sampler indexes a table by the count: it needs integers.
+        trials = jnp.round(trials).astype(jnp.result_type(int))  # (the default int: its cond needs it)
     y_star = family.distribution(mu, dispersion, trials=trials, validate_args=False).sample(key)
     return jnp.where(active, y_star.astype(y.dtype), y)
 
