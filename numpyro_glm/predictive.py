@@ -262,7 +262,11 @@ def _prototype_trace(model, samples, model_args, model_kwargs):
 
 
 def _observed_sites(trace) -> list[str]:
-    return [name for name, site in trace.items() if site["type"] == "sample" and site["is_observed"]]
+    """The data sites: observed sample sites, less ``numpyro.factor``'s auxiliary ones."""
+    return [
+        name for name, site in trace.items()
+        if site["type"] == "sample" and site["is_observed"] and not (site.get("infer") or {}).get("is_auxiliary")
+    ]
 
 
 def _draws(model, samples, model_args, model_kwargs, batch_ndims) -> _Draws:
@@ -506,7 +510,8 @@ def log_likelihood(
     r"""Pointwise log-likelihood of every observed site for every draw, in chunks.
 
     The input of LOO (``az.loo``) and LOO-PIT: ``numpyro.infer.log_likelihood``'s
-    numbers, computed ``batch_size`` draws at a time and gathered on the host.
+    numbers, computed ``batch_size`` draws at a time and gathered on the host
+    (``numpyro.factor`` terms are not data, and are left out).
 
     Args:
         model, samples, *model_args, **model_kwargs, batch_size, batch_ndims: as
