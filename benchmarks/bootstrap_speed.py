@@ -13,7 +13,8 @@ Contenders, all on the *same* resamples (the multinomial counts that
 
 * ``numpyro_glm.bootstrap(...)``: the public call, end to end (validation, the
   original fit, drawing the resamples, the vmapped refits, the failure count);
-  once in one chunk, once with ``batch_size=250``;
+  with the default chunks (2¹⁸ / n = 262 replicates), in one chunk of 1,000, and
+  with ``batch_size=250``;
 * the same refits from R's ``mustart`` instead of β̂ (the jitted chunk function
   with ``init=None``): what the warm start is worth;
 * glmax IRLS, ``jit(vmap(...))`` over the resampled rows (glmax takes no weights,
@@ -92,6 +93,9 @@ def contenders(X, y, counts, n_loop):
     def ours():
         return block(nglm.bootstrap(X, y, family, n_boot=B, key=key).coef)
 
+    def ours_one_chunk():
+        return block(nglm.bootstrap(X, y, family, n_boot=B, key=key, batch_size=B).coef)
+
     def ours_batched():
         return block(nglm.bootstrap(X, y, family, n_boot=B, key=key, batch_size=BATCH).coef)
 
@@ -121,7 +125,8 @@ def contenders(X, y, counts, n_loop):
         return np.array(sm_coef)
 
     return {
-        "numpyro_glm.bootstrap (one chunk)": ours,
+        "numpyro_glm.bootstrap (default chunks)": ours,
+        "numpyro_glm.bootstrap (one chunk)": ours_one_chunk,
         f"numpyro_glm.bootstrap (batch_size={BATCH})": ours_batched,
         "refits only, from R's mustart (no β̂ warm start)": ours_cold,
         "glmax IRLS, jit(vmap) over resampled rows": glmax_vmap,
@@ -144,6 +149,9 @@ def run(quick: bool):
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            # Untimed pause: after statsmodels' BLAS calls, OpenBLAS threads spin for a
+            # while and slow whichever contender comes next (~1.5x measured).
+            time.sleep(0.2)
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
@@ -157,7 +165,7 @@ def run(quick: bool):
 
 def agreement(result):
     outputs = result["outputs"]
-    ours = outputs["numpyro_glm.bootstrap (one chunk)"]
+    ours = outputs["numpyro_glm.bootstrap (default chunks)"]
     glmax_coef = outputs["glmax IRLS, jit(vmap) over resampled rows"]
     sm_coef = outputs[result["sm_name"]]
 
@@ -168,13 +176,14 @@ def agreement(result):
         "numpyro_glm vs glmax": rel(ours, glmax_coef),
         "numpyro_glm vs statsmodels": rel(ours[: len(sm_coef)], sm_coef),
         "glmax vs statsmodels": rel(glmax_coef[: len(sm_coef)], sm_coef),
-        "one chunk vs batch_size": rel(ours, outputs[f"numpyro_glm.bootstrap (batch_size={BATCH})"]),
+        "default chunks vs batch_size": rel(ours, outputs[f"numpyro_glm.bootstrap (batch_size={BATCH})"]),
+        "default chunks vs one chunk": rel(ours, outputs["numpyro_glm.bootstrap (one chunk)"]),
     }
 
 
 def write_report(args, result, load_start, load_end, elapsed):
     glmax_time = result["median"]["glmax IRLS, jit(vmap) over resampled rows"]
-    ours_time = result["median"]["numpyro_glm.bootstrap (one chunk)"]
+    ours_time = result["median"]["numpyro_glm.bootstrap (default chunks)"]
     ratio = ours_time / glmax_time
     lines = [
         f"# Bootstrap speed: {B:,} pairs replicates, Poisson, n = {N:,}, p = {P}",
