@@ -2,8 +2,11 @@
 
 Exponential-family families and a link registry that plug straight into NumPyro
 models, plus the distributions NumPyro lacks (inverse Gaussian, Tweedie); a jitted
-IRLS fitter (``fit``); GLM model blocks with default priors (``glm``); and NUTS
-started from the MLE with the Fisher mass matrix (``nuts``, ``mle_init``).
+IRLS fitter (``fit``); GLM model blocks with default priors (``glm``); NUTS
+started from the MLE with the Fisher mass matrix (``nuts``, ``mle_init``); chunked
+posterior predictive checks (``posterior_predictive``); vmapped bootstraps
+(``bootstrap``); and ArviZ conversions and bootstrap-versus-posterior comparisons
+(``to_inference_data``, ``compare_bootstrap_posterior``).
 
 Example:
     >>> import jax.numpy as jnp
