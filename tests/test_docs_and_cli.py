@@ -44,6 +44,9 @@ def test_there_are_tutorials():
     assert TUTORIALS
 
 
+# Slow (~50 s, compiling a Tweedie NUTS): the README example test runs the same path
+# (a hand-written NUTS model with the Tweedie family) and checks its coefficients.
+@pytest.mark.slow
 def test_quickstart_recovers_the_simulated_coefficients():
     from numpyro_glm.__main__ import quickstart
 
