@@ -17,6 +17,13 @@ from .init import init_to_mle, mle_init
 __all__ = ["nuts"]
 
 
+def _mapped_chains(run_one_chain):
+    """NumPyro's chain_method protocol: run ``run_one_chain`` over the leading (chain)
+    axis of its argument in one ``lax.map``, so the per-chain initialisation and the
+    sampler are traced and compiled once for all chains."""
+    return lambda per_chain: jax.lax.map(run_one_chain, per_chain)
+
+
 def nuts(
     model,
     *model_args,
@@ -65,9 +72,15 @@ def nuts(
             :func:`~numpyro_glm.mle_init`).
         init_strategy: for sites the MLE does not cover (default ``init_to_median``).
         include_prior: add the coefficient prior's curvature to the mass matrix.
-        chain_method: "parallel" (default when there are as many devices as chains),
-            "sequential" (the default otherwise) or "vectorized".
-        progress_bar: show NumPyro's progress bar.
+        chain_method: "parallel" (default when there are as many devices as
+            chains), "mapped" (the default otherwise), NumPyro's "sequential" or
+            "vectorized", or a callable as :class:`numpyro.infer.MCMC` accepts.
+            "mapped" runs the chains one after another inside one ``lax.map``: the
+            same draws as "sequential", but traced and compiled once, where
+            "sequential" initialises each chain eagerly and compiles its sampler once
+            per chain (2 chains of a small model: 5 s instead of 14 s).
+        progress_bar: show NumPyro's progress bar (NumPyro shows none for a mapped
+            run, so with ``progress_bar=True`` the default is "sequential").
         extra_fields: passed to ``MCMC.run`` (e.g. ``("num_steps", "diverging")``).
         kernel_kwargs: more arguments of :class:`numpyro.infer.NUTS`
             (``target_accept_prob``, ``max_tree_depth``, ...).
@@ -98,7 +111,12 @@ def nuts(
     if adapt_mass_matrix is None:
         adapt_mass_matrix = set(init.mle_sites) != set(init.values)
     if chain_method is None:
-        chain_method = "parallel" if 1 < num_chains <= jax.local_device_count() else "sequential"
+        if 1 < num_chains <= jax.local_device_count():
+            chain_method = "parallel"
+        else:
+            chain_method = "sequential" if progress_bar else "mapped"
+    if chain_method == "mapped":
+        chain_method = _mapped_chains
     kernel = NUTS(
         model,
         # A copy: NumPyro writes its working matrices into the dict it is given.

@@ -267,3 +267,17 @@ def test_arviz_labels_name_the_coefficients(poisson, poisson_mcmc):
         warnings.simplefilter("ignore")
         idata = az.from_numpyro(poisson_mcmc, **labels)
     assert list(idata.posterior["y_coef"].coords["y_coef_dim"].values) == ["(Intercept)", "x", "z"]
+
+
+def test_mapped_chains_draw_what_numpyros_sequential_chains_draw(gaussian):
+    """The default chain method (one lax.map, compiled once) is NumPyro's "sequential"
+    run, draw for draw."""
+    X, y, weights, _ = gaussian
+    kwargs = dict(family=glm.Gaussian(), weights=weights, num_warmup=20, num_samples=20, num_chains=2,
+                  key=jax.random.PRNGKey(7), extra_fields=("num_steps",))
+    mapped = glm.nuts(block_model, X, y, **kwargs)
+    sequential = glm.nuts(block_model, X, y, chain_method="sequential", **kwargs)
+    for site, draws in mapped.get_samples(group_by_chain=True).items():
+        assert draws.shape[:2] == (2, 20)
+        np.testing.assert_allclose(draws, sequential.get_samples(group_by_chain=True)[site], rtol=1e-12, err_msg=site)
+    np.testing.assert_array_equal(mapped.get_extra_fields()["num_steps"], sequential.get_extra_fields()["num_steps"])
