@@ -29,21 +29,6 @@ def test_readme_test_command_is_what_ci_runs():
     assert test_command in ci
 
 
-TUTORIALS = sorted((ROOT / "tutorials").glob("*.py"))
-
-
-@pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.name)
-def test_tutorial_runs_top_to_bottom(path):
-    # A fresh process: tutorials register links and families of their own.
-    env = {**os.environ, "NUMPYRO_GLM_TUTORIAL_SMALL": "1", "MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, cwd=ROOT, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-
-
-def test_there_are_tutorials():
-    assert TUTORIALS
-
-
 # Slow (~50 s, compiling a Tweedie NUTS): the README example test runs the same path
 # (a hand-written NUTS model with the Tweedie family) and checks its coefficients.
 @pytest.mark.slow
