@@ -1,6 +1,6 @@
 r"""Response distributions that NumPyro does not ship: :class:`InverseGaussian` and
-:class:`Tweedie`; and :class:`NegativeBinomial2`, NumPyro's own with an accurate
-``log_prob``.
+:class:`Tweedie`; :class:`NegativeBinomial2`, NumPyro's own with an accurate
+``log_prob``; and :class:`Poisson`, NumPyro's own with a faster exact sampler.
 
 The GLM families of this package need a likelihood for every variance function they
 offer. NumPyro covers the Normal, Poisson, Gamma, binomial and negative binomial
@@ -20,18 +20,18 @@ import jax
 from jax import Array, lax
 import jax.numpy as jnp
 import jax.random as random
-from jax.scipy.special import gammaln, log_ndtr, logsumexp, ndtr
+from jax.scipy.special import gammaincc, gammaln, log_ndtr, logsumexp, ndtr, ndtri
 from jax.typing import ArrayLike
 
 from numpyro.distributions import constraints
 from numpyro.distributions.conjugate import NegativeBinomial2 as _NumPyroNegativeBinomial2
 from numpyro.distributions.continuous import Gamma, Normal
-from numpyro.distributions.discrete import Poisson
+from numpyro.distributions.discrete import Poisson as _NumPyroPoisson
 from numpyro.distributions.distribution import Distribution
 from numpyro.distributions.util import promote_shapes, validate_sample
 from numpyro.util import is_prng_key
 
-__all__ = ["InverseGaussian", "Tweedie", "NegativeBinomial2"]
+__all__ = ["InverseGaussian", "Tweedie", "NegativeBinomial2", "Poisson", "poisson_sample"]
 
 
 def _float_dtype(*args: ArrayLike) -> jnp.dtype:
@@ -424,7 +424,7 @@ class Tweedie(Distribution):
         summand_shape = (2 - p) / (p - 1)
         scale = phi * (p - 1) * mu ** (p - 1)
         key_count, key_gamma = random.split(key)
-        count = random.poisson(key_count, rate, shape).astype(dtype)
+        count = poisson_sample(key_count, jnp.broadcast_to(rate, shape)).astype(dtype)
         positive = count > 0
         g = random.gamma(
             key_gamma, jnp.where(positive, count * summand_shape, 1.0), dtype=dtype
@@ -526,3 +526,110 @@ class NegativeBinomial2(_NumPyroNegativeBinomial2):
             - _stirling_remainder(r)
             - gammaln(y + 1.0)
         )
+
+
+# --------------------------------------------------------------------------- Poisson
+
+_START_AT_ZERO_BELOW = 10.0
+"""Rates below this start the CDF search at k = 0; larger ones near the quantile."""
+
+
+def _log_poisson_pmf(k: Array, rate: Array) -> Array:
+    """log P(X = k) for k ≥ 1 without the cancellation of k log λ − λ − log k! at large λ:
+    −λ·h(k/λ) − ½ log(2πk) − δ(k), h(t) = t log t − t + 1 and δ Stirling's remainder."""
+    d = (k - rate) / rate
+    h = (1.0 + d) * jnp.log1p(d) - d
+    return -rate * h - 0.5 * jnp.log(2 * math.pi * k) - _stirling_remainder(k)
+
+
+@jax.jit
+def poisson_sample(key: Array, rate: ArrayLike) -> Array:
+    r"""Exact Poisson draws, one per element of ``rate``, by inversion of the CDF with
+    one uniform per value.
+
+    Each value's draw is :math:`\min\{k : u \le F(k)\}`. The search walks from a
+    start by the pmf's recurrence :math:`p_{k+1} = p_k\lambda/(k+1)` (up while
+    :math:`u > F(k)`, down while :math:`u \le F(k-1)`), for all values at once in one
+    loop: a few multiply-adds per value and step. Rates below 10 start at
+    :math:`k = 0` (at most ~30 steps); larger ones start at the Cornish–Fisher
+    approximation of the quantile, :math:`\lambda + \sqrt\lambda z + (z^2 - 1)/6`
+    with :math:`z = \Phi^{-1}(u)`, with :math:`F` there from the regularised
+    incomplete gamma function, and are a few steps from their draw whatever the rate.
+    :func:`jax.random.poisson` instead draws fresh uniforms for every value in each
+    step of its loops (Knuth's product of uniforms below 10, transformed rejection
+    above) until the slowest value is done, which makes it several times slower on
+    large arrays.
+
+    An upward sum is stopped where adding the next term no longer changes it, so a
+    uniform beyond the floating-point total (about 1 − 6e-8 in float32) gets the
+    quantile where the terms vanish instead of looping on.
+
+    Args:
+        key: a ``jax.random`` key.
+        rate: Poisson means, any shape, λ ≥ 0 (float32 or float64).
+
+    Returns:
+        Integer draws (JAX's default integer type), ``rate``'s shape.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from numpyro_glm.distributions import poisson_sample
+        >>> draws = poisson_sample(jax.random.PRNGKey(0), jnp.full(10_000, 3.0))
+        >>> bool(abs(float(draws.mean()) - 3.0) < 0.1)
+        True
+    """
+    rate = jnp.asarray(rate, _float_dtype(rate))
+    dtype = rate.dtype
+    int_dtype = jnp.dtype(jax.dtypes.canonicalize_dtype(jnp.int_))
+    u = random.uniform(key, rate.shape, dtype)
+    lam = jnp.where(rate > 0, rate, 0.0)
+
+    # Start: k = 0 for small rates, the Cornish–Fisher quantile for the others.
+    large = lam >= _START_AT_ZERO_BELOW
+    lam_large = jnp.where(large, lam, _START_AT_ZERO_BELOW)
+    z = jnp.clip(ndtri(u), -8.0, 8.0)
+    k0 = jnp.floor(lam_large + jnp.sqrt(lam_large) * z + (z * z - 1.0) / 6.0)
+    k0 = jnp.where(large, jnp.maximum(k0, 1.0), 0.0)
+    term0 = jnp.where(large, jnp.exp(_log_poisson_pmf(jnp.maximum(k0, 1.0), lam_large)), jnp.exp(-lam))
+    # The incomplete gamma function is the costly part: skipped when no rate is large
+    # (a real branch in a lax.map or a loop; under vmap both sides run).
+    cdf0 = lax.cond(jnp.any(large), lambda: jnp.where(large, gammaincc(k0 + 1.0, lam_large), term0),
+                    lambda: term0)
+
+    def step(carry):
+        k, term, cdf, _ = carry
+        # Up: F(k+1) = F(k) + p(k+1); down: F(k-1) = F(k) - p(k), p(k-1) = p(k)·k/λ.
+        term_up = term * lam / (k + 1.0)
+        cdf_up = cdf + term_up
+        up = (u > cdf) & (cdf_up > cdf)
+        cdf_down = cdf - term
+        down = ~up & (k > 0) & (u <= cdf_down)
+        term_down = term * k / jnp.where(lam > 0, lam, 1.0)
+        k = jnp.where(up, k + 1.0, jnp.where(down, k - 1.0, k))
+        term = jnp.where(up, term_up, jnp.where(down, term_down, term))
+        cdf = jnp.where(up, cdf_up, jnp.where(down, cdf_down, cdf))
+        return k, term, cdf, jnp.any(up | down)
+
+    k, *_ = lax.while_loop(lambda c: c[3], step, (k0, term0, cdf0, jnp.asarray(True)))
+    return k.astype(int_dtype)
+
+
+class Poisson(_NumPyroPoisson):
+    r"""NumPyro's :class:`~numpyro.distributions.Poisson` (same parameters, support and
+    ``log_prob``) whose ``sample`` is :func:`poisson_sample`: exact, and several times
+    faster than :func:`jax.random.poisson` on large arrays of small rates (posterior
+    predictive checks, parametric bootstraps). A given key gives other draws than
+    NumPyro's sampler would, from the same distribution.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from numpyro_glm.distributions import Poisson
+        >>> Poisson(jnp.array([0.5, 2.0, 40.0])).sample(jax.random.PRNGKey(1), (3,)).shape
+        (3, 3)
+    """
+
+    def sample(self, key: Optional[jax.Array], sample_shape: tuple[int, ...] = ()) -> Array:
+        assert is_prng_key(key)
+        assert key is not None
+        rate = jnp.broadcast_to(self.rate, sample_shape + self.batch_shape)
+        return poisson_sample(key, rate)

@@ -45,6 +45,7 @@ from jax.scipy.special import xlogy
 from . import links as _links
 from .distributions import InverseGaussian as _InverseGaussianDistribution
 from .distributions import NegativeBinomial2 as _NegativeBinomial2
+from .distributions import Poisson as _PoissonDistribution
 from .distributions import Tweedie as _TweedieDistribution
 
 __all__ = [
@@ -438,7 +439,7 @@ class Poisson(Family):
 
     def distribution(self, mu, dispersion=1.0, trials=None, *, validate_args=None):
         self._no_trials(trials)
-        return dist.Poisson(mu, validate_args=validate_args)
+        return _PoissonDistribution(mu, validate_args=validate_args)
 
     def starting_mu(self, y, weights=None, trials=None):
         self._no_trials(trials)

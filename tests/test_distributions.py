@@ -27,7 +27,7 @@ from statsmodels.genmod.families import Tweedie as SMTweedie
 import jax
 import jax.numpy as jnp
 
-from numpyro_glm.distributions import InverseGaussian, Tweedie
+from numpyro_glm.distributions import InverseGaussian, Poisson, Tweedie, poisson_sample
 
 KEY = jax.random.PRNGKey(20240601)
 
@@ -565,3 +565,42 @@ def test_in_support_values_do_not_warn_when_validating():
         warnings.simplefilter("error")
         Tweedie(2.0, 0.5, 1.5, validate_args=True).log_prob(jnp.array([0.0, 2.0]))
         InverseGaussian(2.0, 0.5, validate_args=True).log_prob(jnp.array([0.5, 2.0]))
+
+
+# ---------------------------------------------------------------- Poisson sampler
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize("rate", [0.01, 0.5, 3.0, 9.99, 10.0, 57.3, 1000.0])
+def test_poisson_sampler_frequencies_match_the_pmf(rate, dtype):
+    """Chi-square goodness of fit of 50,000 draws against scipy's pmf (tails pooled
+    beyond the 1e-4 quantiles), on both sides of the start rule at rate 10."""
+    n = 50_000
+    draws = np.asarray(poisson_sample(jax.random.PRNGKey(11), jnp.full(n, rate, dtype)))
+    lo, hi = scipy.stats.poisson.ppf([1e-4, 1 - 1e-4], rate)
+    inner = np.arange(lo + 1, hi)
+    observed = np.r_[np.sum(draws <= lo), [np.sum(draws == k) for k in inner], np.sum(draws >= hi)]
+    expected = n * np.r_[scipy.stats.poisson.cdf(lo, rate), scipy.stats.poisson.pmf(inner, rate),
+                         scipy.stats.poisson.sf(hi - 1, rate)]
+    assert scipy.stats.chisquare(observed, expected).pvalue > 1e-3
+    assert np.issubdtype(draws.dtype, np.integer)
+
+
+def test_poisson_sampler_handles_zero_mixed_and_huge_rates():
+    rates = jnp.array([0.0, 0.2, 15.0, 3.0, 1e6])
+    draws = np.asarray(poisson_sample(jax.random.PRNGKey(2), jnp.tile(rates, (2000, 1))))
+    assert np.all(draws[:, 0] == 0)
+    np.testing.assert_allclose(draws.mean(0)[1:], np.asarray(rates)[1:], rtol=0.05)
+    np.testing.assert_allclose(draws.var(0)[1:], np.asarray(rates)[1:], rtol=0.15)
+
+
+def test_poisson_distribution_is_numpyros_with_the_fast_sampler():
+    import numpyro.distributions as dist
+
+    import numpyro_glm as glm
+
+    d = glm.Poisson().distribution(jnp.array([0.5, 2.0, 40.0]))
+    assert isinstance(d, Poisson) and isinstance(d, dist.Poisson)
+    assert d.sample(jax.random.PRNGKey(0), (7,)).shape == (7, 3)
+    y = jnp.array([0.0, 3.0, 41.0])
+    np.testing.assert_allclose(d.log_prob(y), dist.Poisson(jnp.array([0.5, 2.0, 40.0])).log_prob(y), rtol=1e-12)
