@@ -1,4 +1,9 @@
-"""Command line: ``python -m numpyro_glm [quickstart]`` (also ``numpyro-glm``).
+"""Command line: ``python -m numpyro_glm [demo | quickstart]`` (also ``numpyro-glm``).
+
+``demo`` is the main job: a GLM workflow on real data (IRLS, NUTS from the MLE, a
+posterior predictive check, the bootstrap against the posterior, Poisson against
+negative binomial) written up as a report folder; see :mod:`numpyro_glm.demo` and
+``docs/demo.md``. With no command, the quickstart runs (as before the demo existed).
 
 ``quickstart`` is a two-minute tour of what is here today: the link and family
 registries, the Tweedie distribution NumPyro lacks, a maximum-likelihood fit with
@@ -89,13 +94,72 @@ def quickstart(num_samples: int = 500, seed: int = 0) -> dict:
     }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with our one-line error: ``numpyro-glm: error: ...`` and exit code 2."""
+
+    def error(self, message):
+        fail(message)
+
+
+def fail(message: str) -> None:
+    """Print ``numpyro-glm: error: message`` (one line) to stderr and exit with code 2."""
+    line = " ".join(str(message).split())
+    print(f"numpyro-glm: error: {line}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _add_demo_parser(sub) -> None:
+    demo = sub.add_parser(
+        "demo", help="the full workflow on real data, written up as a report",
+        description="Fit a GLM by IRLS and by NUTS, check it (posterior predictive, bootstrap), compare "
+                    "Poisson with negative binomial, and write report.md/report.html with figures.")
+    source = demo.add_mutually_exclusive_group()
+    source.add_argument("--dataset", help="a shipped data set: fishing (default), ships, birthwt")
+    source.add_argument("--data", metavar="FILE.csv", help="your own CSV file (header row; needs --y)")
+    demo.add_argument("--y", help="response column (default: the data set's)")
+    demo.add_argument("--x", metavar="COLUMNS", help="comma-separated predictor columns "
+                      "(default: the data set's; for --data, every other column)")
+    demo.add_argument("--exposure", metavar="COLUMN", help="exposure column (log link; default: the data set's)")
+    demo.add_argument("--family", help="poisson, negative_binomial, bernoulli, gaussian, gamma, "
+                      "inverse_gaussian, tweedie (default: the data set's)")
+    demo.add_argument("--no-standardize", action="store_true",
+                      help="use numeric predictors as given (default: standardise those that are not 0/1)")
+    demo.add_argument("--out", default="numpyro_glm_report", help="report folder (default ./numpyro_glm_report)")
+    demo.add_argument("--quick", action="store_true", help="fewer draws and replicates: about a minute")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--no-progress-bar", action="store_true", help="hide NumPyro's progress bar")
+
+
+def _run_demo(args) -> int:
+    from . import demo
+
+    try:
+        problem = demo.prepare(args.dataset, data=args.data, y=args.y, x=args.x, exposure=args.exposure,
+                               family=args.family, standardize=not args.no_standardize)
+    except (ValueError, FileNotFoundError) as error:
+        fail(error)
+    try:
+        demo.run(problem, demo.QUICK if args.quick else demo.FULL, out=args.out, seed=args.seed,
+                 progress_bar=not args.no_progress_bar)
+    except (ValueError, OSError) as error:
+        fail(error)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="numpyro-glm", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command")
+    """The ``numpyro-glm`` command: ``demo`` or ``quickstart`` (the default).
+
+    Returns 0; user errors end the process with one line on stderr and exit code 2.
+    """
+    parser = _Parser(prog="numpyro-glm", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    _add_demo_parser(sub)
     qs = sub.add_parser("quickstart", help="a short tour: families, links, Tweedie, NUTS")
     qs.add_argument("--num-samples", type=int, default=500, help="NUTS warmup and draws (default 500)")
     qs.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.command == "demo":
+        return _run_demo(args)
     if args.command in (None, "quickstart"):
         num_samples = getattr(args, "num_samples", 500)
         if num_samples <= 0:
