@@ -527,7 +527,7 @@ def run(problem: Problem, settings: Settings = QUICK, out="numpyro_glm_report", 
                                            for note in problem.notes])
     report.heading("1. Maximum likelihood (IRLS)")
     report.table(["coefficient", "estimate", "std. error", "t value" if fit.uses_t else "z value", "p-value"],
-                 [list(r) for r in summary.rows])
+                 [[*r[:4], "<2e-16" if r[4] < 2e-16 else f"{r[4]:.3g}"] for r in summary.rows])
     report.preformatted(str(summary))
     report.heading("2. Posterior (NUTS started from the MLE)")
     report.table(["parameter", *posterior_table.columns],
