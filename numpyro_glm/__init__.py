@@ -16,7 +16,7 @@ Example:
     3.0
 """
 
-from . import distributions, families, links
+from . import datasets, distributions, families, links
 from . import priors
 from .fit import fit
 from .init import MLEInit, init_to_mle, mass_matrix_from_fit, mle_init
