@@ -104,7 +104,7 @@ down = refit(y - np.diag(step), weights_n)
 finite_difference = np.asarray((up - down) / (2 * step[:, None])).T
 error = np.max(np.abs(finite_difference - dcoef_dy))
 print(f"max |autodiff − finite difference| = {error:.1e} (largest entry {np.abs(dcoef_dy).max():.1e})")
-assert error < 1e-6 * np.abs(dcoef_dy).max()
+assert error < 1e-5 * np.abs(dcoef_dy).max()  # ~6 digits: refits stop at a tolerance, and quotients lose digits
 
 # %% [markdown]
 # ### Check 2: the formula, and why the *observed* Hessian
