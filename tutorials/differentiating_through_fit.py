@@ -112,9 +112,9 @@ assert error < 1e-5 * np.abs(dcoef_dy).max()  # ~6 digits: refits stop at a tole
 # For the Gamma family with a log link the score of row i is wᵢ(yᵢ/μᵢ − 1)xᵢ, so
 # ∂S/∂yᵢ = wᵢxᵢ/μᵢ and the observed Hessian is H = −Xᵀ diag(w y/μ) X. Hence
 # dβ̂/dy = (Xᵀ diag(y/μ̂) X)⁻¹ Xᵀ diag(1/μ̂). The *expected* information Xᵀ diag(w) X
-# (what IRLS uses, and what a derivative through the iterations would converge to)
-# replaces y/μ̂ by its expectation 1: right for canonical links on average, but not
-# the derivative of this β̂. The log link is not canonical for the Gamma family.
+# (the matrix IRLS solves with) replaces y/μ̂ by its expectation 1. For a canonical
+# link the two matrices are the same; the log link is not canonical for the Gamma
+# family, so here they differ, and only the observed one gives the derivative of β̂.
 
 # %%
 mu = np.asarray(base.mu)
