@@ -139,6 +139,11 @@ def _run_demo(args) -> int:
     except (ValueError, FileNotFoundError) as error:
         fail(error)
     try:
+        import jax
+        import matplotlib
+
+        jax.config.update("jax_enable_x64", True)  # the application: statsmodels-level digits
+        matplotlib.use("Agg")  # figures go to the report folder; no screen needed
         demo.run(problem, demo.QUICK if args.quick else demo.FULL, out=args.out, seed=args.seed,
                  progress_bar=not args.no_progress_bar)
     except (ValueError, OSError) as error:

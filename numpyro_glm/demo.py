@@ -376,13 +376,10 @@ def run(problem: Problem, settings: Settings = QUICK, out="numpyro_glm_report", 
         >>> result = demo.run(demo.prepare("fishing"), demo.QUICK, out="report")  # doctest: +SKIP
         >>> print(result["conclusion"])  # doctest: +SKIP
     """
-    import jax
-
-    jax.config.update("jax_enable_x64", True)  # an application: statsmodels-level digits
-    import matplotlib
-
-    matplotlib.use("Agg")
+    # (float64 and the Agg backend are set by the command line, the application; a
+    # library function leaves the caller's global configuration alone.)
     import arviz as az
+    import jax
 
     import numpyro_glm as glm
 
