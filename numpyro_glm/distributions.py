@@ -533,6 +533,13 @@ class NegativeBinomial2(_NumPyroNegativeBinomial2):
 _START_AT_ZERO_BELOW = 10.0
 """Rates below this start the CDF search at k = 0; larger ones near the quantile."""
 
+_SEARCH_BELOW = 1e7
+"""Rates from this on are drawn as the Cornish–Fisher quantile of their uniform."""
+
+_MAX_SEARCH_STEPS = 1000
+"""A safety bound on the search: rates below 10 need at most ~40 steps and larger ones
+a few from their start."""
+
 
 def _log_poisson_pmf(k: Array, rate: Array) -> Array:
     """log P(X = k) for k ≥ 1 without the cancellation of k log λ − λ − log k! at large λ:
@@ -562,7 +569,12 @@ def poisson_sample(key: Array, rate: ArrayLike) -> Array:
 
     An upward sum is stopped where adding the next term no longer changes it, so a
     uniform beyond the floating-point total (about 1 − 6e-8 in float32) gets the
-    quantile where the terms vanish instead of looping on.
+    quantile where the terms vanish instead of looping on. Rates of 1e7 and more
+    (beyond float32's consecutive integers, where the incomplete gamma function also
+    slows down, and where :func:`jax.random.poisson` does not return in float32) take
+    the Cornish–Fisher quantile of their uniform without the search: its error is
+    O(λ^-1/2) counts, below 1e-3 there. NaN rates give -1 (as JAX), +inf the largest
+    integer.
 
     Args:
         key: a ``jax.random`` key.
@@ -582,7 +594,11 @@ def poisson_sample(key: Array, rate: ArrayLike) -> Array:
     dtype = rate.dtype
     int_dtype = jnp.dtype(jax.dtypes.canonicalize_dtype(jnp.int_))
     u = random.uniform(key, rate.shape, dtype)
-    lam = jnp.where(rate > 0, rate, 0.0)
+    # Rates of 1e7 and more (and non-finite ones) take the quantile approximation at the
+    # end: the incomplete gamma function slows down there, float32 loses the integers,
+    # and jax.random.poisson does not return in float32.
+    huge = ~(rate < _SEARCH_BELOW)
+    lam = jnp.where((rate > 0) & ~huge, rate, 0.0)
 
     # Start: k = 0 for small rates, the Cornish–Fisher quantile for the others.
     large = lam >= _START_AT_ZERO_BELOW
@@ -597,20 +613,33 @@ def poisson_sample(key: Array, rate: ArrayLike) -> Array:
                     lambda: term0)
 
     def step(carry):
-        k, term, cdf, _ = carry
+        k, term, cdf, _, steps = carry
         # Up: F(k+1) = F(k) + p(k+1); down: F(k-1) = F(k) - p(k), p(k-1) = p(k)·k/λ.
         term_up = term * lam / (k + 1.0)
         cdf_up = cdf + term_up
         up = (u > cdf) & (cdf_up > cdf)
         cdf_down = cdf - term
-        down = ~up & (k > 0) & (u <= cdf_down)
+        # Both directions need progress: where the terms underflow (enormous rates, far
+        # from the start) F stops changing, and the search must stop with it.
+        down = ~up & (k > 0) & (u <= cdf_down) & (cdf_down < cdf)
         term_down = term * k / jnp.where(lam > 0, lam, 1.0)
         k = jnp.where(up, k + 1.0, jnp.where(down, k - 1.0, k))
         term = jnp.where(up, term_up, jnp.where(down, term_down, term))
         cdf = jnp.where(up, cdf_up, jnp.where(down, cdf_down, cdf))
-        return k, term, cdf, jnp.any(up | down)
+        return k, term, cdf, jnp.any(up | down), steps + 1
 
-    k, *_ = lax.while_loop(lambda c: c[3], step, (k0, term0, cdf0, jnp.asarray(True)))
+    def searching(carry):
+        return carry[3] & (carry[4] < _MAX_SEARCH_STEPS)
+
+    carry = (k0, term0, cdf0, jnp.asarray(True), jnp.asarray(0))
+    k, *_ = lax.while_loop(searching, step, carry)
+    # Huge rates: the Cornish–Fisher quantile itself (its error is O(λ^-1/2) counts,
+    # below 1e-3 here); NaN gives -1 as in jax.random.poisson, +inf the largest integer.
+    rate_huge = jnp.where(huge & jnp.isfinite(rate), rate, _SEARCH_BELOW)
+    quantile = jnp.floor(rate_huge + jnp.sqrt(rate_huge) * z + (z * z - 1.0) / 6.0 + 0.5)
+    info = jnp.iinfo(int_dtype)
+    k = jnp.where(huge, jnp.clip(quantile, 0, info.max), k)
+    k = jnp.where(jnp.isnan(rate), -1, jnp.where(rate == jnp.inf, info.max, k))
     return k.astype(int_dtype)
 
 

@@ -590,6 +590,13 @@ def test_poisson_sampler_handles_zero_mixed_and_huge_rates():
     rates = jnp.array([0.0, 0.2, 15.0, 3.0, 1e6])
     draws = np.asarray(poisson_sample(jax.random.PRNGKey(2), jnp.tile(rates, (2000, 1))))
     assert np.all(draws[:, 0] == 0)
+    # Prior predictive draws meet absurd rates: they must return (no endless search).
+    extreme = np.asarray(poisson_sample(jax.random.PRNGKey(3), jnp.array([1e9, 1e30, jnp.inf, jnp.nan, 2e7] * 200)))
+    big = extreme.reshape(200, 5)
+    np.testing.assert_allclose(big[:, 0].mean(), 1e9, rtol=1e-4)
+    np.testing.assert_allclose(big[:, 4].std(), np.sqrt(2e7), rtol=0.15)
+    assert np.all(big[:, 1] == np.iinfo(extreme.dtype).max) and np.all(big[:, 2] == np.iinfo(extreme.dtype).max)
+    assert np.all(big[:, 3] == -1)
     np.testing.assert_allclose(draws.mean(0)[1:], np.asarray(rates)[1:], rtol=0.05)
     np.testing.assert_allclose(draws.var(0)[1:], np.asarray(rates)[1:], rtol=0.15)
 
