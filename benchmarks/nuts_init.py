@@ -273,7 +273,7 @@ HEADER = ("| arm | warmup | draws/chain | converged | wall to converged | compil
           "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 
-def run_case(name: str, case: dict, *, quick: bool, seed: int) -> tuple[str, dict]:
+def run_case(case: dict, *, quick: bool, seed: int) -> tuple[str, dict]:
     print(f"\n== {case['label']}", flush=True)
     key = jax.random.PRNGKey(seed)
     k_ref, k_default, k_mle = jax.random.split(key, 3)
@@ -331,7 +331,7 @@ def main(argv=None) -> None:
     started = time.perf_counter()
     for name in names:
         case = CASES[name](rng, shrink)
-        text, _ = run_case(name, case, quick=options.quick, seed=options.seed)
+        text, _ = run_case(case, quick=options.quick, seed=options.seed)
         sections.append(text)
         print(text, flush=True)
     elapsed = time.perf_counter() - started

@@ -161,15 +161,14 @@ def _weighted_products(X, w, v=None):
     * otherwise one dot.
     """
     n, p = X.shape
-    wv = None if v is None else w * v
     if _is_small(X):
         rows, cols = np.triu_indices(p)
         upper = w @ (X[:, rows] * X[:, cols])
         gram = jnp.zeros((p, p), upper.dtype).at[rows, cols].set(upper)
-        return gram + jnp.triu(gram, 1).T, None if v is None else wv @ X
+        return gram + jnp.triu(gram, 1).T, None if v is None else (w * v) @ X
     blocks = n // _GRAM_BLOCK_ROWS
     if blocks < 8:
-        return X.T @ (X * w[:, None]), None if v is None else jnp.sum(X * wv[:, None], axis=0)
+        return X.T @ (X * w[:, None]), None if v is None else jnp.sum(X * (w * v)[:, None], axis=0)
 
     def cross(x, w_rows, v_rows):
         xt = x.T
