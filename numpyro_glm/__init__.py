@@ -19,6 +19,7 @@ Example:
 from . import datasets, distributions, families, links
 from . import priors
 from .fit import fit
+from .streaming import fit_streaming
 from .init import MLEInit, init_to_mle, mass_matrix_from_fit, mle_init
 from .irls import Status
 from .model import GLMBlock, arviz_labels, coef_names, glm, glm_blocks
@@ -49,6 +50,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "fit",
+    "fit_streaming",
     "GLMFit",
     "Status",
     "links",
