@@ -34,6 +34,7 @@ from .to_arviz import (
 )
 from .priors import Priors, default_priors, prior_summary
 from .results import GLMFit
+from .sharding import ShardedRows, shard_rows
 from .families import (
     Bernoulli,
     Binomial,
@@ -52,6 +53,8 @@ __all__ = [
     "fit",
     "fit_streaming",
     "GLMFit",
+    "shard_rows",
+    "ShardedRows",
     "Status",
     "links",
     "families",

@@ -3,7 +3,9 @@ r"""``fit``: maximum-likelihood GLMs with R's numbers, jittable, vmappable, diff
 This is the public boundary: with concrete arrays it validates the inputs (raising a
 ``ValueError`` that names the argument and the first bad rows), detects aliased
 columns as R does, and warns about non-convergence and separation. Under a user's
-``jit`` or ``vmap`` nothing raises or warns: ``status`` carries the outcome.
+``jit`` or ``vmap`` nothing raises or warns: ``status`` carries the outcome. Inputs
+sharded over several devices or processes are checked where they lie (see
+:mod:`numpyro_glm.sharding`), never gathered onto the host.
 
 Conventions (R's ``glm`` / ``summary.glm`` / ``logLik.glm``; statsmodels differs in
 the marked places):
@@ -30,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import irls
+from . import sharding as _sharding
 from .families import Binomial, Family, Gaussian, NegativeBinomial
 from .irls import Status
 from .results import GLMFit
@@ -372,7 +375,19 @@ def fit(
 
     traced = _is_traced(X, y, weights, offset, exposure, trials, init)
     aliased = None
-    if not traced:
+    if not traced and _sharding.is_distributed(X, y, weights, offset, exposure, trials):
+        # The same checks as below, as reductions on the devices that hold the rows.
+        if not isinstance(X, jax.Array):
+            X = _host_matrix(X)
+        if not isinstance(y, jax.Array):
+            y = np.asarray(y, dtype=float)
+        _sharding.validate_on_device(X, y, family, weights, offset, exposure, trials, init)
+        if coef_names is not None and len(coef_names) != X.shape[1]:
+            raise ValueError(f"coef_names has {len(coef_names)} names for {X.shape[1]} columns of X")
+        aliased = _aliased_columns(*_sharding.design_gram_on_device(X, weights))
+        if not aliased.any():
+            aliased = None
+    elif not traced:
         if not isinstance(X, jax.Array):
             X = _host_matrix(X)
         active = _validate(X, y, family, weights, offset, exposure, trials, init)
