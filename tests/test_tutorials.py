@@ -18,7 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # Run by tests/test_tutorials_inference.py; every other tutorial, a new one included,
 # runs here.
-IN_OTHER_FILE = ("bootstrap_vs_posterior.py", "posterior_predictive_checks.py")
+IN_OTHER_FILE = ("bootstrap_vs_posterior.py", "data_larger_than_one_device.py", "posterior_predictive_checks.py")
 ALL_TUTORIALS = sorted((ROOT / "tutorials").glob("*.py"))
 TUTORIALS = [path for path in ALL_TUTORIALS if path.name not in IN_OTHER_FILE]
 

@@ -1,6 +1,7 @@
-"""The inference tutorials (posterior predictive checks, the bootstrap next to NUTS) run
-top to bottom, shrunk: a second file, so that pytest-xdist (``--dist loadfile``) runs
-them in parallel with the other tutorials (``test_tutorials.py``, which lists them)."""
+"""The inference tutorials (posterior predictive checks, the bootstrap next to NUTS) and
+the one on sharded and streamed fits run top to bottom, shrunk: a second file, so that
+pytest-xdist (``--dist loadfile``) runs them in parallel with the other tutorials
+(``test_tutorials.py``, which lists them)."""
 
 import pytest
 
