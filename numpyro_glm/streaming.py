@@ -31,6 +31,7 @@ fit uses.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import queue
 import threading
@@ -52,6 +53,7 @@ from .results import GLMFit
 __all__ = ["fit_streaming"]
 
 _MAX_HALVINGS = 25  # irls.solve's default
+_CHUNKS_IN_FLIGHT = 2  # chunks dispatched to the device ahead of the one being read
 _NEWTON_STEPS = 2  # irls._newton_polish's default
 
 
@@ -438,8 +440,16 @@ class _Stream:
         sums = _Sums(jnp.zeros((p, p), dtype), jnp.zeros(p, dtype), *(jnp.zeros((), dtype) for _ in range(11)))
         coef = jnp.asarray(coef)
         self._pending = None
+        # JAX dispatches asynchronously: unchecked, this loop would run ahead of the
+        # device and keep every chunk of the pass alive in pending computations (at
+        # n = 2e7 the resident set grew to the file's size). Waiting for the sums of
+        # the chunk two back keeps at most three chunks in flight.
+        in_flight = collections.deque()
         while not isinstance(item, _PassEnd):
             sums = _accumulate(sums, coef, controls, *item, family=self.family)
+            in_flight.append(sums.deviance)
+            if len(in_flight) > _CHUNKS_IN_FLIGHT:
+                in_flight.popleft().block_until_ready()
             item = self.prefetch.next()
         self._check_pass(item)
         self.passes += 1
