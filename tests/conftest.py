@@ -20,21 +20,29 @@ import jax  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 
 
-# pytest-xdist (--dist loadfile) hands files to workers in collection order, each
-# worker taking the next file when it finishes one. Alphabetically, the tutorials
-# come last and one of them ran alone at the end of the run (~70 s with one core
-# idle). The longest files go first (longest-processing-time-first); the others keep
-# their order. Seconds are CPU time on 2 cores at the time of writing.
+# pytest-xdist (--dist loadfile, --no-loadscope-reorder in pyproject.toml) hands files
+# to workers in collection order, each worker taking the next file when it finishes
+# one. Alphabetically (or, xdist's default, by number of tests) the long tutorial files
+# came last and one ran alone at the end (~2 min with one core idle). The longest files
+# go first (longest-processing-time-first); files not listed follow in their order.
+# Seconds are CPU time on 2 cores at the time of writing.
 _LONGEST_FILES_FIRST = (
     "test_fit.py",  # ~165 s
     "test_tutorials.py",  # ~110 s
+    "test_tutorials_inference.py",  # ~105 s
     "test_fit_vs_statsmodels.py",  # ~85 s
     "test_distributions.py",  # ~85 s
-    "test_tutorials_inference.py",  # ~80 s
     "test_demo.py",  # ~75 s
     "test_nuts_init.py",  # ~70 s
     "test_links.py",  # ~70 s
     "test_docs_and_cli.py",  # ~55 s
+    "test_model.py",  # ~50 s
+    "test_families.py",  # ~45 s
+    "test_bootstrap.py",  # ~30 s
+    "test_predictive.py",  # ~30 s
+    "test_sharding.py",  # ~30 s
+    "test_negative_binomial_derivatives.py",  # ~22 s
+    "test_streaming.py",  # ~20 s
 )
 
 
