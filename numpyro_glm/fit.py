@@ -87,9 +87,8 @@ def _host_matrix(X) -> np.ndarray:
     return aligned
 
 
-def _validate(X, y, family, weights, offset, exposure, trials, init):
-    """Check everything but X's values (see :func:`_check_design`); returns the active rows."""
-    y = np.asarray(y, dtype=float)
+def _check_shapes(X, y) -> tuple[int, int]:
+    """X must be (n, p) with n, p ≥ 1 and y (n,); returns (n, p). (Host and sharded inputs.)"""
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-D design matrix (n, p), got shape {X.shape}")
     if y.ndim != 1:
@@ -99,6 +98,13 @@ def _validate(X, y, family, weights, offset, exposure, trials, init):
         raise ValueError(f"X has {n} rows but y has {y.shape[0]}")
     if n == 0 or p == 0:
         raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
+    return n, p
+
+
+def _validate(X, y, family, weights, offset, exposure, trials, init):
+    """Check everything but X's values (see :func:`_check_design`); returns the active rows."""
+    y = np.asarray(y, dtype=float)
+    n, p = _check_shapes(X, y)
     w = _vector("weights", weights, n)
     if w is not None:
         _check_rows("weights", ~np.isfinite(w), "must be finite")

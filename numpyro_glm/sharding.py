@@ -334,15 +334,9 @@ def validate_on_device(X, y, family: Family, weights, offset, exposure, trials, 
     the arrays as passed). Only a vector of counts comes to the host, and the first
     bad rows and their values when a count is not 0.
     """
-    if X.ndim != 2:
-        raise ValueError(f"X must be a 2-D design matrix (n, p), got shape {X.shape}")
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-D with one entry per row of X, got shape {y.shape}")
-    n, p = X.shape
-    if y.shape[0] != n:
-        raise ValueError(f"X has {n} rows but y has {y.shape[0]}")
-    if n == 0 or p == 0:
-        raise ValueError(f"X must have at least one row and one column, got shape {X.shape}")
+    from .fit import _check_shapes  # here, not at the top: fit imports this module
+
+    n, p = _check_shapes(X, y)
     arrays = {"y": _shape("y", y, n)}
     for argument, value in (("weights", weights), ("offset", offset), ("exposure", exposure), ("trials", trials)):
         value = _shape(argument, value, n)
@@ -414,7 +408,7 @@ def design_gram_on_device(X, weights) -> tuple[np.ndarray, float]:
 
     The device twin of ``fit._check_design``: XᵀX (p × p) is all that comes to the
     host, where R's aliased-column rule runs on it (``fit._aliased_columns``). With
-    float64 that rule's tolerance is R's 1e-7. In float32 (``jax_enable_x64`` off)
+    float64 that rule's tolerance is R's 1e-7. In float32 (JAX's default precision)
     the Gram's rounding error (≈ √ε of a column's norm) exceeds 1e-7, so a column is
     called aliased below 10√ε ≈ 3.5e-3 instead.
     """
