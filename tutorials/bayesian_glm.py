@@ -83,7 +83,7 @@ print(glm.prior_summary(X, y, glm.Poisson(), coef_names=names, name="claims"))
 # plausible in order of magnitude, not precise.
 
 # %%
-prior = Predictive(model, num_samples=200)(jax.random.PRNGKey(0), X, exposure)
+prior = Predictive(model, num_samples=50 if SMALL else 200)(jax.random.PRNGKey(0), X, exposure)
 share_without_claim = np.asarray((prior["claims"] == 0).mean(1))
 print("prior predictive share of policies without a claim, 10%/50%/90%:",
       np.percentile(share_without_claim, [10, 50, 90]).round(2), f"(observed {np.mean(y == 0):.2f})")
