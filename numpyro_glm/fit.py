@@ -129,13 +129,20 @@ def _validate(X, y, family, weights, offset, exposure, trials, init):
     # Rows with zero weight are ignored, so their response is not checked (as R).
     active = np.ones(n, bool) if w is None else w > 0
     family.validate_response(y[active], trials=None if t is None else t[active])
-    if init is not None:
-        init = np.asarray(init, dtype=float)
-        if init.shape != (p,):
-            raise ValueError(f"init must have shape ({p},) (one value per column of X), got {init.shape}")
-        if not np.all(np.isfinite(init)):
-            raise ValueError("init must be finite")
+    _check_init(init, p)
     return active
+
+
+def _check_init(init, p: int):
+    """``init`` (None, or finite starting coefficients of shape (p,)) as float NumPy, or None."""
+    if init is None:
+        return None
+    init = np.asarray(init, dtype=float)
+    if init.shape != (p,):
+        raise ValueError(f"init must have shape ({p},) (one value per column of X), got {init.shape}")
+    if not np.all(np.isfinite(init)):
+        raise ValueError("init must be finite")
+    return init
 
 
 def _check_design(X: np.ndarray, active: np.ndarray) -> np.ndarray:

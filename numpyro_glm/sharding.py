@@ -334,7 +334,7 @@ def validate_on_device(X, y, family: Family, weights, offset, exposure, trials, 
     the arrays as passed). Only a vector of counts comes to the host, and the first
     bad rows and their values when a count is not 0.
     """
-    from .fit import _check_shapes  # here, not at the top: fit imports this module
+    from .fit import _check_init, _check_shapes  # here, not at the top: fit imports this module
 
     n, p = _check_shapes(X, y)
     arrays = {"y": _shape("y", y, n)}
@@ -364,12 +364,7 @@ def validate_on_device(X, y, family: Family, weights, offset, exposure, trials, 
     if _response_checks(family) is None:
         _validate_response_on_host(family, arrays)
 
-    if init is not None:
-        init = np.asarray(init, dtype=float)
-        if init.shape != (p,):
-            raise ValueError(f"init must have shape ({p},) (one value per column of X), got {init.shape}")
-        if not np.all(np.isfinite(init)):
-            raise ValueError("init must be finite")
+    _check_init(init, p)
 
 
 def _validate_response_on_host(family: Family, arrays: dict) -> None:

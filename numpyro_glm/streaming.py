@@ -46,7 +46,7 @@ from jax import lax
 
 from . import irls
 from .families import Binomial, Family, Gaussian, NegativeBinomial
-from .fit import _aliased_columns, _check_rows, _expand_aliased, _ml_dispersion, _vector, _warn
+from .fit import _aliased_columns, _check_init, _check_rows, _expand_aliased, _ml_dispersion, _vector, _warn
 from .irls import Status
 from .results import GLMFit
 
@@ -647,12 +647,7 @@ def fit_streaming(
         stream = _Stream(prefetcher, reader, family)
         stream.peek()
         p = reader.p
-        if init is not None:
-            init = np.asarray(init, dtype=float)
-            if init.shape != (p,):
-                raise ValueError(f"init must have shape ({p},) (one value per column of X), got {init.shape}")
-            if not _finite(init):
-                raise ValueError("init must be finite")
+        init = _check_init(init, p)
         if coef_names is not None and len(coef_names) != p:
             raise ValueError(f"coef_names has {len(coef_names)} names for {p} columns of X")
         result, aliased = _fit(stream, family, init, float(tol), int(max_iter), dispersion, coef_names)
