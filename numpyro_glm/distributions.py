@@ -568,15 +568,19 @@ class NegativeBinomial2(_NumPyroNegativeBinomial2):
 
 # --------------------------------------------------------------------------- Poisson
 
-_START_AT_ZERO_BELOW = 10.0
-"""Rates below this start the CDF search at k = 0; larger ones near the quantile."""
+_COUNT_FROM_ZERO_BELOW = 40.0
+"""Rates below this are drawn by counting up from k = 0 (at most ~80 steps, in fused
+blocks); larger ones search from the Cornish–Fisher quantile."""
+
+_COUNT_BLOCK = 16
+"""Steps of the count from zero per loop iteration: one fused kernel per block instead
+of one loop iteration (and one reduction) per step."""
 
 _SEARCH_BELOW = 1e7
 """Rates from this on are drawn as the Cornish–Fisher quantile of their uniform."""
 
 _MAX_SEARCH_STEPS = 1000
-"""A safety bound on the search: rates below 10 need at most ~40 steps and larger ones
-a few from their start."""
+"""A safety bound on the search from the Cornish–Fisher start: a few steps suffice."""
 
 
 def _log_poisson_pmf(k: Array, rate: Array) -> Array:
@@ -592,27 +596,28 @@ def poisson_sample(key: Array, rate: ArrayLike) -> Array:
     r"""Exact Poisson draws, one per element of ``rate``, by inversion of the CDF with
     one uniform per value.
 
-    Each value's draw is :math:`\min\{k : u \le F(k)\}`. The search walks from a
-    start by the pmf's recurrence :math:`p_{k+1} = p_k\lambda/(k+1)` (up while
-    :math:`u > F(k)`, down while :math:`u \le F(k-1)`), for all values at once in one
-    loop: a few multiply-adds per value and step. Rates below 10 start at
-    :math:`k = 0` (at most ~30 steps); larger ones start at the Cornish–Fisher
-    approximation of the quantile, :math:`\lambda + \sqrt\lambda z + (z^2 - 1)/6`
-    with :math:`z = \Phi^{-1}(u)`, with :math:`F` there from the regularised
-    incomplete gamma function, and are a few steps from their draw whatever the rate.
-    :func:`jax.random.poisson` instead draws fresh uniforms for every value in each
-    step of its loops (Knuth's product of uniforms below 10, transformed rejection
-    above) until the slowest value is done, which makes it several times slower on
-    large arrays.
+    Each value's draw is :math:`\min\{k : u \le F(k)\} = \#\{i \ge 0 : u > F(i)\}`.
+    Rates below 40 count from :math:`k = 0` with the pmf's recurrence :math:`p_{k+1} =
+    p_k\lambda/(k+1)`: a compare, a multiply and two adds per value and step, sixteen
+    steps to one fused kernel, until every value's F has passed its uniform (at most
+    ~80 steps, as many as the largest draw needs). Larger rates start at the
+    Cornish–Fisher approximation of the quantile, :math:`\lambda + \sqrt\lambda z +
+    (z^2 - 1)/6` with :math:`z = \Phi^{-1}(u)`, with :math:`F` there from the
+    regularised incomplete gamma function (the costly part, computed only when some
+    rate is that large), and walk up or down to their draw, a few steps whatever the
+    rate. :func:`jax.random.poisson` instead draws fresh uniforms for every value in
+    each step of its loops (Knuth's product of uniforms below 10, transformed
+    rejection above) until the slowest value is done, which makes it several times
+    slower on large arrays.
 
-    An upward sum is stopped where adding the next term no longer changes it, so a
-    uniform beyond the floating-point total (about 1 − 6e-8 in float32) gets the
-    quantile where the terms vanish instead of looping on. Rates of 1e7 and more
-    (beyond float32's consecutive integers, where the incomplete gamma function also
-    slows down, and where :func:`jax.random.poisson` does not return in float32) take
-    the Cornish–Fisher quantile of their uniform without the search: its error is
-    O(λ^-1/2) counts, below 1e-3 there. NaN rates give -1 (as JAX), +inf the largest
-    integer.
+    A uniform beyond the floating-point total of the pmf (about 1 − 6e-8 in float32)
+    gets a far-tail value where the terms vanish (the count stops at the end of the
+    first block, or step of the search, in which F no longer changes) instead of
+    looping on. Rates of 1e7 and more (beyond float32's consecutive integers, where
+    the incomplete gamma function also slows down, and where
+    :func:`jax.random.poisson` does not return in float32) take the Cornish–Fisher
+    quantile of their uniform without the search: its error is O(λ^-1/2) counts,
+    below 1e-3 there. NaN rates give -1 (as JAX), +inf the largest integer.
 
     Args:
         key: a ``jax.random`` key.
@@ -637,30 +642,80 @@ def poisson_sample(key: Array, rate: ArrayLike) -> Array:
     # and jax.random.poisson does not return in float32.
     huge = ~(rate < _SEARCH_BELOW)
     lam = jnp.where((rate > 0) & ~huge, rate, 0.0)
+    small = lam < _COUNT_FROM_ZERO_BELOW
+    k = _count_from_zero(u, jnp.where(small, lam, 0.0))
+    # The search from the Cornish–Fisher start, and the huge rates, only where there are
+    # such rates (a real branch in a lax.map or a loop; under vmap both sides run).
+    k = lax.cond(jnp.any(~small), lambda: jnp.where(small, k, _search_from_quantile(u, lam, ~small)), lambda: k)
+    k = lax.cond(jnp.any(huge), lambda: jnp.where(huge, _huge_rate_quantile(u, rate, int_dtype), k), lambda: k)
+    return k.astype(int_dtype)
 
-    # Start: k = 0 for small rates, the Cornish–Fisher quantile for the others.
-    large = lam >= _START_AT_ZERO_BELOW
-    lam_large = jnp.where(large, lam, _START_AT_ZERO_BELOW)
+
+def _count_from_zero(u: Array, lam: Array) -> Array:
+    """min{k : u ≤ F(k)} = #{i ≥ 0 : u > F(i)}, summing the pmf up from k = 0, for λ below
+    ``_COUNT_FROM_ZERO_BELOW`` (exp(−λ) must not underflow); as floats, ``lam``'s dtype.
+
+    Each loop iteration runs ``_COUNT_BLOCK`` unrolled steps of a compare, a multiply
+    and two adds, which XLA fuses into one kernel over the array, until every uniform
+    lies below its F. Since F only grows, a value that is done stays done. A uniform
+    beyond the floating-point total (F stopped growing below it: the terms vanished)
+    keeps the count at the end of the first block in which F did not change, a far
+    tail value at most ``_COUNT_BLOCK`` beyond where the terms vanished.
+    """
+    dtype = lam.dtype
+    term = jnp.exp(-lam)
+
+    def block(carry):
+        j, term, cdf, k, _ = carry
+        cdf_start, k_start = cdf, k
+        for step in range(1, _COUNT_BLOCK + 1):
+            k = k + (u > cdf).astype(dtype)
+            term = term * (lam * (1.0 / (j + step)))  # p(j + step), a scalar reciprocal
+            cdf = cdf + term
+        stalled = (u > cdf) & (cdf == cdf_start)
+        k = jnp.where(stalled, k_start, k)
+        return j + _COUNT_BLOCK, term, cdf, k, jnp.any((u > cdf) & ~stalled)
+
+    carry = (jnp.asarray(0.0, dtype), term, term, jnp.zeros_like(lam), jnp.asarray(True))
+    return lax.while_loop(lambda carry: carry[4], block, carry)[3]
+
+
+def _huge_rate_quantile(u: Array, rate: Array, int_dtype) -> Array:
+    """The draw for rates of ``_SEARCH_BELOW`` and more: the Cornish–Fisher quantile of
+    the uniform (its error is O(λ^-1/2) counts, below 1e-3 here), clipped to the integer
+    type; NaN gives -1 as in jax.random.poisson, +inf the largest integer."""
+    z = jnp.clip(ndtri(u), -8.0, 8.0)
+    finite = jnp.where(jnp.isfinite(rate), rate, _SEARCH_BELOW)
+    quantile = jnp.floor(finite + jnp.sqrt(finite) * z + (z * z - 1.0) / 6.0 + 0.5)
+    info = jnp.iinfo(int_dtype)
+    quantile = jnp.clip(quantile, 0, info.max)
+    return jnp.where(jnp.isnan(rate), -1, jnp.where(rate == jnp.inf, info.max, quantile))
+
+
+def _search_from_quantile(u: Array, lam: Array, large: Array) -> Array:
+    """min{k : u ≤ F(k)} for the ``large`` values (λ ≥ ``_COUNT_FROM_ZERO_BELOW``):
+    from the Cornish–Fisher quantile, F there by the incomplete gamma function, then
+    up while u > F(k) and down while u ≤ F(k − 1) by the pmf's recurrence, all values
+    in one loop. The other values stay at 0 (as floats, ``lam``'s dtype)."""
+    lam_large = jnp.where(large, lam, _COUNT_FROM_ZERO_BELOW)
     z = jnp.clip(ndtri(u), -8.0, 8.0)
     k0 = jnp.floor(lam_large + jnp.sqrt(lam_large) * z + (z * z - 1.0) / 6.0)
     k0 = jnp.where(large, jnp.maximum(k0, 1.0), 0.0)
-    term0 = jnp.where(large, jnp.exp(_log_poisson_pmf(jnp.maximum(k0, 1.0), lam_large)), jnp.exp(-lam))
-    # The incomplete gamma function is the costly part: skipped when no rate is large
-    # (a real branch in a lax.map or a loop; under vmap both sides run).
-    cdf0 = lax.cond(jnp.any(large), lambda: jnp.where(large, gammaincc(k0 + 1.0, lam_large), term0),
-                    lambda: term0)
+    # The other values are frozen at k = 0 with F = 1 (never up: u < 1; never down: k = 0).
+    term0 = jnp.where(large, jnp.exp(_log_poisson_pmf(jnp.maximum(k0, 1.0), lam_large)), 0.0)
+    cdf0 = jnp.where(large, gammaincc(k0 + 1.0, lam_large), 1.0)
 
     def step(carry):
         k, term, cdf, _, steps = carry
         # Up: F(k+1) = F(k) + p(k+1); down: F(k-1) = F(k) - p(k), p(k-1) = p(k)·k/λ.
-        term_up = term * lam / (k + 1.0)
+        term_up = term * lam_large / (k + 1.0)
         cdf_up = cdf + term_up
         up = (u > cdf) & (cdf_up > cdf)
         cdf_down = cdf - term
         # Both directions need progress: where the terms underflow (enormous rates, far
         # from the start) F stops changing, and the search must stop with it.
         down = ~up & (k > 0) & (u <= cdf_down) & (cdf_down < cdf)
-        term_down = term * k / jnp.where(lam > 0, lam, 1.0)
+        term_down = term * k / lam_large
         k = jnp.where(up, k + 1.0, jnp.where(down, k - 1.0, k))
         term = jnp.where(up, term_up, jnp.where(down, term_down, term))
         cdf = jnp.where(up, cdf_up, jnp.where(down, cdf_down, cdf))
@@ -670,15 +725,7 @@ def poisson_sample(key: Array, rate: ArrayLike) -> Array:
         return carry[3] & (carry[4] < _MAX_SEARCH_STEPS)
 
     carry = (k0, term0, cdf0, jnp.asarray(True), jnp.asarray(0))
-    k, *_ = lax.while_loop(searching, step, carry)
-    # Huge rates: the Cornish–Fisher quantile itself (its error is O(λ^-1/2) counts,
-    # below 1e-3 here); NaN gives -1 as in jax.random.poisson, +inf the largest integer.
-    rate_huge = jnp.where(huge & jnp.isfinite(rate), rate, _SEARCH_BELOW)
-    quantile = jnp.floor(rate_huge + jnp.sqrt(rate_huge) * z + (z * z - 1.0) / 6.0 + 0.5)
-    info = jnp.iinfo(int_dtype)
-    k = jnp.where(huge, jnp.clip(quantile, 0, info.max), k)
-    k = jnp.where(jnp.isnan(rate), -1, jnp.where(rate == jnp.inf, info.max, k))
-    return k.astype(int_dtype)
+    return lax.while_loop(searching, step, carry)[0]
 
 
 class Poisson(_NumPyroPoisson):

@@ -571,10 +571,10 @@ def test_in_support_values_do_not_warn_when_validating():
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
-@pytest.mark.parametrize("rate", [0.01, 0.5, 3.0, 9.99, 10.0, 57.3, 1000.0])
+@pytest.mark.parametrize("rate", [0.01, 0.5, 3.0, 9.99, 39.99, 40.0, 57.3, 1000.0])
 def test_poisson_sampler_frequencies_match_the_pmf(rate, dtype):
     """Chi-square goodness of fit of 50,000 draws against scipy's pmf (tails pooled
-    beyond the 1e-4 quantiles), on both sides of the start rule at rate 10."""
+    beyond the 1e-4 quantiles), on both sides of the rule at rate 40 (count from zero below, search from the quantile above)."""
     n = 50_000
     draws = np.asarray(poisson_sample(jax.random.PRNGKey(11), jnp.full(n, rate, dtype)))
     lo, hi = scipy.stats.poisson.ppf([1e-4, 1 - 1e-4], rate)
@@ -599,6 +599,21 @@ def test_poisson_sampler_handles_zero_mixed_and_huge_rates():
     assert np.all(big[:, 3] == -1)
     np.testing.assert_allclose(draws.mean(0)[1:], np.asarray(rates)[1:], rtol=0.05)
     np.testing.assert_allclose(draws.var(0)[1:], np.asarray(rates)[1:], rtol=0.15)
+
+
+def test_poisson_count_stops_for_uniforms_beyond_the_floating_point_total():
+    """In float32 the pmf's running sum for rate 1 stops growing below 1 − 6e-8: the
+    largest uniform must get the quantile there (scipy's 10), not count on while a
+    rate near 40 keeps the loop running, and the loop must end."""
+    from numpyro_glm.distributions import _count_from_zero
+
+    top = np.nextafter(np.float32(1), np.float32(0))
+    u = jnp.array([top, top, 0.3, 0.999], jnp.float32)
+    lam = jnp.array([1.0, 39.9, 39.9, 0.01], jnp.float32)
+    k = np.asarray(_count_from_zero(u, lam))
+    assert k[0] == scipy.stats.poisson.ppf(1 - 6e-8, 1.0)
+    assert 60 <= k[1] <= scipy.stats.poisson.ppf(1 - 6e-8, 39.9) + 16
+    np.testing.assert_array_equal(k[2:], scipy.stats.poisson.ppf([0.3, 0.999], [39.9, 0.01]))
 
 
 def test_poisson_distribution_is_numpyros_with_the_fast_sampler():
