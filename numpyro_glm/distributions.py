@@ -20,7 +20,7 @@ import jax
 from jax import Array, lax
 import jax.numpy as jnp
 import jax.random as random
-from jax.scipy.special import gammaincc, gammaln, log_ndtr, logsumexp, ndtr, ndtri
+from jax.scipy.special import gammaln, log_ndtr, logsumexp, ndtr, ndtri
 from jax.typing import ArrayLike
 
 from numpyro.distributions import constraints
@@ -570,54 +570,39 @@ class NegativeBinomial2(_NumPyroNegativeBinomial2):
 
 _COUNT_FROM_ZERO_BELOW = 40.0
 """Rates below this are drawn by counting up from k = 0 (at most ~80 steps, in fused
-blocks); larger ones search from the Cornish–Fisher quantile."""
+blocks); larger ones by :func:`jax.random.poisson`'s transformed rejection."""
 
 _COUNT_BLOCK = 16
 """Steps of the count from zero per loop iteration: one fused kernel per block instead
-of one loop iteration (and one reduction) per step."""
+of one loop iteration (and one reduction) per step (8 is ~10% slower, 32 slower still)."""
 
 _SEARCH_BELOW = 1e7
 """Rates from this on are drawn as the Cornish–Fisher quantile of their uniform."""
 
-_MAX_SEARCH_STEPS = 1000
-"""A safety bound on the search from the Cornish–Fisher start: a few steps suffice."""
-
-
-def _log_poisson_pmf(k: Array, rate: Array) -> Array:
-    """log P(X = k) for k ≥ 1 without the cancellation of k log λ − λ − log k! at large λ:
-    −λ·h(k/λ) − ½ log(2πk) − δ(k), h(t) = t log t − t + 1 and δ Stirling's remainder."""
-    d = (k - rate) / rate
-    h = (1.0 + d) * jnp.log1p(d) - d
-    return -rate * h - 0.5 * jnp.log(2 * math.pi * k) - _stirling_remainder(k)
-
-
 @jax.jit
 def poisson_sample(key: Array, rate: ArrayLike) -> Array:
-    r"""Exact Poisson draws, one per element of ``rate``, by inversion of the CDF with
-    one uniform per value.
+    r"""Exact Poisson draws, one per element of ``rate``: inversion of the CDF with one
+    uniform per value for rates below 40 (nearly all rates of count data), JAX's
+    transformed rejection above.
 
-    Each value's draw is :math:`\min\{k : u \le F(k)\} = \#\{i \ge 0 : u > F(i)\}`.
-    Rates below 40 count from :math:`k = 0` with the pmf's recurrence :math:`p_{k+1} =
+    Below 40, each value's draw is :math:`\min\{k : u \le F(k)\} = \#\{i \ge 0 : u >
+    F(i)\}`, counted from :math:`k = 0` with the pmf's recurrence :math:`p_{k+1} =
     p_k\lambda/(k+1)`: a compare, a multiply and two adds per value and step, sixteen
-    steps to one fused kernel, until every value's F has passed its uniform (at most
-    ~80 steps, as many as the largest draw needs). Larger rates start at the
-    Cornish–Fisher approximation of the quantile, :math:`\lambda + \sqrt\lambda z +
-    (z^2 - 1)/6` with :math:`z = \Phi^{-1}(u)`, with :math:`F` there from the
-    regularised incomplete gamma function (the costly part, computed only when some
-    rate is that large), and walk up or down to their draw, a few steps whatever the
-    rate. :func:`jax.random.poisson` instead draws fresh uniforms for every value in
-    each step of its loops (Knuth's product of uniforms below 10, transformed
-    rejection above) until the slowest value is done, which makes it several times
-    slower on large arrays.
+    steps to one fused kernel, until every value's F has passed its uniform (as many
+    steps as the largest draw needs, at most ~80). :func:`jax.random.poisson` instead
+    draws fresh uniforms for every value in each step of its loops (Knuth's product
+    of uniforms below 10) until the slowest value is done: about 10× slower on large
+    arrays of small rates. From 40 on, its transformed rejection (Hörmann's PTRS) is
+    the faster exact method, and runs only when some rate is that large.
 
     A uniform beyond the floating-point total of the pmf (about 1 − 6e-8 in float32)
     gets a far-tail value where the terms vanish (the count stops at the end of the
-    first block, or step of the search, in which F no longer changes) instead of
-    looping on. Rates of 1e7 and more (beyond float32's consecutive integers, where
-    the incomplete gamma function also slows down, and where
-    :func:`jax.random.poisson` does not return in float32) take the Cornish–Fisher
-    quantile of their uniform without the search: its error is O(λ^-1/2) counts,
-    below 1e-3 there. NaN rates give -1 (as JAX), +inf the largest integer.
+    first block in which F no longer changes) instead of looping on. Rates of 1e7 and
+    more (beyond float32's consecutive integers, and where :func:`jax.random.poisson`
+    does not return in float32) take the Cornish–Fisher quantile of their uniform,
+    :math:`\lambda + \sqrt\lambda z + (z^2 - 1)/6` with :math:`z = \Phi^{-1}(u)`,
+    rounded: its error is O(λ^-1/2) counts, below 1e-3 there. NaN rates give -1 (as
+    JAX), +inf the largest integer.
 
     Args:
         key: a ``jax.random`` key.
@@ -636,7 +621,8 @@ def poisson_sample(key: Array, rate: ArrayLike) -> Array:
     rate = jnp.asarray(rate, _float_dtype(rate))
     dtype = rate.dtype
     int_dtype = jnp.dtype(jax.dtypes.canonicalize_dtype(jnp.int_))
-    u = random.uniform(key, rate.shape, dtype)
+    key_count, key_rejection = random.split(key)
+    u = random.uniform(key_count, rate.shape, dtype)
     # Rates of 1e7 and more (and non-finite ones) take the quantile approximation at the
     # end: the incomplete gamma function slows down there, float32 loses the integers,
     # and jax.random.poisson does not return in float32.
@@ -644,9 +630,11 @@ def poisson_sample(key: Array, rate: ArrayLike) -> Array:
     lam = jnp.where((rate > 0) & ~huge, rate, 0.0)
     small = lam < _COUNT_FROM_ZERO_BELOW
     k = _count_from_zero(u, jnp.where(small, lam, 0.0))
-    # The search from the Cornish–Fisher start, and the huge rates, only where there are
-    # such rates (a real branch in a lax.map or a loop; under vmap both sides run).
-    k = lax.cond(jnp.any(~small), lambda: jnp.where(small, k, _search_from_quantile(u, lam, ~small)), lambda: k)
+    # Larger rates by JAX's transformed rejection, and the huge ones, only where there
+    # are such rates (a real branch in a lax.map or a loop; under vmap both sides run).
+    lam_large = jnp.where(small, _COUNT_FROM_ZERO_BELOW, lam)
+    k = lax.cond(jnp.any(~small), lambda: jnp.where(small, k, random.poisson(key_rejection, lam_large, dtype=int_dtype)),
+                 lambda: k)
     k = lax.cond(jnp.any(huge), lambda: jnp.where(huge, _huge_rate_quantile(u, rate, int_dtype), k), lambda: k)
     return k.astype(int_dtype)
 
@@ -690,42 +678,6 @@ def _huge_rate_quantile(u: Array, rate: Array, int_dtype) -> Array:
     info = jnp.iinfo(int_dtype)
     quantile = jnp.clip(quantile, 0, info.max)
     return jnp.where(jnp.isnan(rate), -1, jnp.where(rate == jnp.inf, info.max, quantile))
-
-
-def _search_from_quantile(u: Array, lam: Array, large: Array) -> Array:
-    """min{k : u ≤ F(k)} for the ``large`` values (λ ≥ ``_COUNT_FROM_ZERO_BELOW``):
-    from the Cornish–Fisher quantile, F there by the incomplete gamma function, then
-    up while u > F(k) and down while u ≤ F(k − 1) by the pmf's recurrence, all values
-    in one loop. The other values stay at 0 (as floats, ``lam``'s dtype)."""
-    lam_large = jnp.where(large, lam, _COUNT_FROM_ZERO_BELOW)
-    z = jnp.clip(ndtri(u), -8.0, 8.0)
-    k0 = jnp.floor(lam_large + jnp.sqrt(lam_large) * z + (z * z - 1.0) / 6.0)
-    k0 = jnp.where(large, jnp.maximum(k0, 1.0), 0.0)
-    # The other values are frozen at k = 0 with F = 1 (never up: u < 1; never down: k = 0).
-    term0 = jnp.where(large, jnp.exp(_log_poisson_pmf(jnp.maximum(k0, 1.0), lam_large)), 0.0)
-    cdf0 = jnp.where(large, gammaincc(k0 + 1.0, lam_large), 1.0)
-
-    def step(carry):
-        k, term, cdf, _, steps = carry
-        # Up: F(k+1) = F(k) + p(k+1); down: F(k-1) = F(k) - p(k), p(k-1) = p(k)·k/λ.
-        term_up = term * lam_large / (k + 1.0)
-        cdf_up = cdf + term_up
-        up = (u > cdf) & (cdf_up > cdf)
-        cdf_down = cdf - term
-        # Both directions need progress: where the terms underflow (enormous rates, far
-        # from the start) F stops changing, and the search must stop with it.
-        down = ~up & (k > 0) & (u <= cdf_down) & (cdf_down < cdf)
-        term_down = term * k / lam_large
-        k = jnp.where(up, k + 1.0, jnp.where(down, k - 1.0, k))
-        term = jnp.where(up, term_up, jnp.where(down, term_down, term))
-        cdf = jnp.where(up, cdf_up, jnp.where(down, cdf_down, cdf))
-        return k, term, cdf, jnp.any(up | down), steps + 1
-
-    def searching(carry):
-        return carry[3] & (carry[4] < _MAX_SEARCH_STEPS)
-
-    carry = (k0, term0, cdf0, jnp.asarray(True), jnp.asarray(0))
-    return lax.while_loop(searching, step, carry)[0]
 
 
 class Poisson(_NumPyroPoisson):
