@@ -624,8 +624,7 @@ def poisson_sample(key: Array, rate: ArrayLike) -> Array:
     key_count, key_rejection = random.split(key)
     u = random.uniform(key_count, rate.shape, dtype)
     # Rates of 1e7 and more (and non-finite ones) take the quantile approximation at the
-    # end: the incomplete gamma function slows down there, float32 loses the integers,
-    # and jax.random.poisson does not return in float32.
+    # end: float32 loses the integers there, and jax.random.poisson does not return.
     huge = ~(rate < _SEARCH_BELOW)
     lam = jnp.where((rate > 0) & ~huge, rate, 0.0)
     small = lam < _COUNT_FROM_ZERO_BELOW
