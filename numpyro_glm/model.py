@@ -210,15 +210,6 @@ def _rows(x, idx, subsampled: bool, dtype=None):
 # --------------------------------------------------------------------------- glm
 
 
-def _linear_predictor(X, coef):
-    """Xβ for X (n, p) and β (p,), written βXᵀ: the same numbers, but XLA's CPU backend
-    runs this form 2–5× faster for a row-major X (0.08 against 0.45 ms at n = 100,000,
-    p = 5; 0.40 against 1.05 ms for the value and gradient of a Poisson log-likelihood),
-    which is most of a posterior predictive draw's cost besides the sampler and a large
-    part of each NUTS gradient. On accelerators both are one GEMV."""
-    return coef @ X.T
-
-
 def glm(
     name: str,
     X,
@@ -330,7 +321,7 @@ def glm(
     with numpyro.plate(f"{name}_rows", n, subsample_size=subsample_size) as idx:
         subsampled = subsample_size is not None and subsample_size < n
         X_rows = _rows(X, idx, subsampled, dtype)
-        linear = _linear_predictor(X_rows, jnp.asarray(coef, dtype))
+        linear = X_rows @ jnp.asarray(coef, dtype)
         if offset is not None:
             linear = linear + _rows(offset, idx, subsampled, dtype)
         if eta is not None:

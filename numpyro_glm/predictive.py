@@ -54,7 +54,7 @@ from numpyro import handlers
 from numpyro.infer.util import log_likelihood as _numpyro_log_likelihood
 from numpyro.primitives import Messenger
 
-from .model import INFER_KEY, _linear_predictor
+from .model import INFER_KEY
 from .residuals import is_discrete, normal_scores, pit_bounds
 
 __all__ = [
@@ -571,7 +571,7 @@ def _site_pit_bounds(site, trace):
         X = jnp.asarray(block.X)
         if np.shape(y)[0] != X.shape[0]:
             raise NotImplementedError("a subsampled glm block (subsample_size=) has no per-row μ here")
-        linear = _linear_predictor(X, jnp.asarray(trace[block.sites["coef"]]["value"], X.dtype))
+        linear = X @ jnp.asarray(trace[block.sites["coef"]]["value"], X.dtype)
         if block.fit_offset is not None:
             linear = linear + jnp.asarray(block.fit_offset, X.dtype)
         mu = family.link.inverse(linear)
