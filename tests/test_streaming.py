@@ -1,9 +1,9 @@
 """fit_streaming: the same numbers as fit on the same rows, read chunk by chunk.
 
 Cheap on purpose: n = 3,000, p = 4, chunks of 1,100 rows (the last one 800, so it
-is padded), one compiled chunk function per family shared by the tests. float32
-chunks are exercised at scale by benchmarks/scale.py (a float32 memmap), not here:
-a float32 compilation would cost ~3 s of the suite's budget.
+is padded), one compiled chunk function per family shared by the tests; one float32
+fit (a compilation of its own, ~3 s) checks the single-precision path against the
+float64 fit. benchmarks/scale.py runs float32 at scale (a float32 memmap).
 """
 
 import numpy as np
@@ -167,3 +167,34 @@ def test_aliased_column_is_nan_and_the_rest_is_the_fit_without_it(data, fits):
     assert float(result.df_resid) == float(expected.df_resid)
     np.testing.assert_allclose(result.null_deviance, expected.null_deviance, rtol=1e-10)
 
+
+
+def test_binomial_trials_come_as_each_chunks_fifth_element(data):
+    """Success counts out of per-row trials, as fit(..., trials=): the fifth element
+    of every chunk, with weights and offset left as None."""
+    X = data["X"]
+    rng = np.random.default_rng(11)
+    trials = rng.integers(1, 12, N).astype(float)
+    successes = rng.binomial(trials.astype(int), 1 / (1 + np.exp(-(X @ np.array([0.2, -0.5, 0.3, 0.1]))))).astype(float)
+    expected = glm.fit(X, successes, glm.Binomial(), trials=trials)
+    result = glm.fit_streaming(_chunks(X, successes, None, None, trials), glm.Binomial())
+    for field in ("coef", "se", "deviance", "null_deviance", "loglik", "aic"):
+        np.testing.assert_allclose(getattr(result, field), getattr(expected, field), rtol=1e-10, err_msg=field)
+    with pytest.raises(ValueError, match="needs trials"):
+        glm.fit_streaming(_chunks(X, successes), glm.Binomial())
+
+
+def test_float32_chunks_give_the_float64_fit_to_single_precision(data, fits):
+    """float32 chunks stay float32 (the sums too) and land within single precision of
+    the float64 fit (measured: coefficients 4e-6, SEs 8e-7, deviance 3e-8): coefficients
+    and SEs at rtol 1e-4, the deviances at 1e-6."""
+    X, y, offset = data["X"], data["poisson"], data["offset"]
+    chunks = _chunks(X.astype(np.float32), y.astype(np.float32), None, offset.astype(np.float32))
+    result = glm.fit_streaming(chunks, glm.Poisson())
+    expected = fits("poisson-offset")
+    assert result.coef.dtype == np.float32
+    assert int(result.status) == Status.CONVERGED
+    np.testing.assert_allclose(result.coef, expected.coef, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(result.se, expected.se, rtol=1e-4)
+    np.testing.assert_allclose(result.deviance, expected.deviance, rtol=1e-6)
+    np.testing.assert_allclose(result.null_deviance, expected.null_deviance, rtol=1e-6)
