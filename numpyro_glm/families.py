@@ -34,7 +34,7 @@ Example:
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Callable, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -108,6 +108,35 @@ def _raise_bad_rows(argument: str, bad: np.ndarray, values: np.ndarray, requirem
     raise ValueError(
         f"{family} family: {argument} {requirement}; {len(rows)} bad row(s), first at "
         f"rows {labels} with values {[float(v) for v in shown_values]}{more}"
+    )
+
+
+class SupportRule(NamedTuple):
+    """One rule of a family's support, stated once for both validation paths.
+
+    ``bad(xp, value, rows)`` marks the rows of ``value`` (the argument's array) that
+    break the rule; ``xp`` is NumPy for :meth:`Family.validate_response` on the host
+    and ``jax.numpy`` for the on-device checks of sharded inputs, and ``rows`` holds
+    the other arguments by name (``rows["trials"]``).
+    """
+
+    argument: str
+    """"y" or "trials"."""
+    requirement: str
+    """What the error message says the argument must be, e.g. "must be positive"."""
+    bad: Callable
+
+
+_FINITE_Y = SupportRule("y", "must be finite (no NaN or inf)", lambda xp, v, rows: ~xp.isfinite(v))
+
+
+_POSITIVE_Y = SupportRule("y", "must be positive", lambda xp, v, rows: v <= 0)
+
+
+def _count_rules(argument: str) -> tuple[SupportRule, ...]:
+    return (
+        SupportRule(argument, "must be non-negative counts", lambda xp, v, rows: v < 0),
+        SupportRule(argument, "must be integer counts", lambda xp, v, rows: v != xp.round(v)),
     )
 
 
@@ -244,24 +273,37 @@ class Family:
     def validate_response(self, y, trials=None) -> None:
         """Raise ``ValueError`` naming the first bad rows if y is outside the support.
 
-        Runs on concrete arrays (at the public boundary, never inside jit).
+        Runs on concrete arrays (at the public boundary, never inside jit): the rules
+        of :meth:`response_rules`, in their order.
         """
         self._no_trials(trials)
-        y = self._finite_response(y)
-        self._check_support(y)
+        self._check_rules({"y": _concrete("y", y)})
 
-    def _finite_response(self, y) -> np.ndarray:
-        y = _concrete("y", y)
-        _raise_bad_rows("y", ~np.isfinite(y), y, "must be finite (no NaN or inf)", self.name)
-        return y
+    def response_rules(self) -> tuple[SupportRule, ...]:
+        """The rules :meth:`validate_response` checks, in its order: y finite, then
+        the family's support. Sharded inputs are checked on their devices by the
+        same rules (:mod:`numpyro_glm.sharding`), so a family of your own that adds a
+        rule here (``super().response_rules() + (rule,)``) gets it on both paths. A
+        family that overrides ``validate_response`` itself is validated on the host.
 
-    def _check_support(self, y: np.ndarray) -> None:
-        pass
+        Example:
+            >>> import numpy as np
+            >>> from numpyro_glm import Poisson
+            >>> [rule.requirement for rule in Poisson().response_rules()]
+            ['must be finite (no NaN or inf)', 'must be non-negative counts', 'must be integer counts']
+            >>> rule = Poisson().response_rules()[1]
+            >>> rule.bad(np, np.array([1.0, -2.0]), {}).tolist()
+            [False, True]
+        """
+        return (_FINITE_Y,) + self._support_rules()
 
+    def _support_rules(self) -> tuple[SupportRule, ...]:
+        return ()
 
-def _check_nonnegative_integers(y: np.ndarray, family: str, argument: str = "y") -> None:
-    _raise_bad_rows(argument, y < 0, y, "must be non-negative counts", family)
-    _raise_bad_rows(argument, y != np.round(y), y, "must be integer counts", family)
+    def _check_rules(self, rows: dict) -> None:
+        for rule in self.response_rules():
+            values = rows[rule.argument]
+            _raise_bad_rows(rule.argument, rule.bad(np, values, rows), values, rule.requirement, self.name)
 
 
 # --------------------------------------------------------------------------- families
@@ -348,8 +390,8 @@ class Bernoulli(Family):
     def valid_mu(self, mu):
         return jnp.isfinite(mu) & (mu > 0) & (mu < 1)
 
-    def _check_support(self, y):
-        _raise_bad_rows("y", (y != 0) & (y != 1), y, "must be 0 or 1", self.name)
+    def _support_rules(self):
+        return (SupportRule("y", "must be 0 or 1", lambda xp, v, rows: (v != 0) & (v != 1)),)
 
 
 class Binomial(Family):
@@ -400,16 +442,21 @@ class Binomial(Family):
         return jnp.isfinite(mu) & (mu > 0) & (mu < 1)
 
     def validate_response(self, y, trials=None) -> None:
-        y = self._finite_response(y)
+        y = _concrete("y", y)
         trials = _concrete("trials", self._required(trials))
         try:
             trials = np.broadcast_to(trials, y.shape)
         except ValueError:
             raise ValueError(f"binomial family: trials has shape {trials.shape}, y has shape {y.shape}") from None
-        _raise_bad_rows("trials", ~np.isfinite(trials), trials, "must be finite", self.name)
-        _check_nonnegative_integers(trials, self.name, "trials")
-        _check_nonnegative_integers(y, self.name)
-        _raise_bad_rows("y", y > trials, y, "must not exceed trials (y counts successes)", self.name)
+        self._check_rules({"y": y, "trials": trials})
+
+    def _support_rules(self):
+        return (
+            SupportRule("trials", "must be finite", lambda xp, v, rows: ~xp.isfinite(v)),
+            *_count_rules("trials"),
+            *_count_rules("y"),
+            SupportRule("y", "must not exceed trials (y counts successes)", lambda xp, v, rows: v > rows["trials"]),
+        )
 
 
 class Poisson(Family):
@@ -445,8 +492,8 @@ class Poisson(Family):
         self._no_trials(trials)
         return jnp.asarray(y) + 0.1
 
-    def _check_support(self, y):
-        _check_nonnegative_integers(y, self.name)
+    def _support_rules(self):
+        return _count_rules("y")
 
 
 class Gamma(Family):
@@ -485,8 +532,8 @@ class Gamma(Family):
         self._no_trials(trials)
         return jnp.asarray(y)
 
-    def _check_support(self, y):
-        _raise_bad_rows("y", y <= 0, y, "must be positive", self.name)
+    def _support_rules(self):
+        return (_POSITIVE_Y,)
 
 
 class InverseGaussian(Family):
@@ -523,8 +570,8 @@ class InverseGaussian(Family):
         self._no_trials(trials)
         return jnp.asarray(y)
 
-    def _check_support(self, y):
-        _raise_bad_rows("y", y <= 0, y, "must be positive", self.name)
+    def _support_rules(self):
+        return (_POSITIVE_Y,)
 
 
 class NegativeBinomial(Family):
@@ -597,8 +644,8 @@ class NegativeBinomial(Family):
         y = jnp.asarray(y)
         return y + (y == 0) / 6.0  # MASS::negative.binomial's mustart
 
-    def _check_support(self, y):
-        _check_nonnegative_integers(y, self.name)
+    def _support_rules(self):
+        return _count_rules("y")
 
 
 class Tweedie(Family):
@@ -679,14 +726,13 @@ class Tweedie(Family):
             return jnp.isfinite(mu)
         return super().valid_mu(mu)
 
-    def _check_support(self, y):
+    def _support_rules(self):
         p = self.power
         if p == 0:
-            return
+            return ()
         if p < 2:
-            _raise_bad_rows("y", y < 0, y, f"must be non-negative (power {p:g})", self.name)
-        else:
-            _raise_bad_rows("y", y <= 0, y, f"must be positive (power {p:g} >= 2)", self.name)
+            return (SupportRule("y", f"must be non-negative (power {p:g})", lambda xp, v, rows: v < 0),)
+        return (SupportRule("y", f"must be positive (power {p:g} >= 2)", lambda xp, v, rows: v <= 0),)
 
 
 # --------------------------------------------------------------------------- registry

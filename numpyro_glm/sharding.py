@@ -26,17 +26,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from .families import (
-    Bernoulli,
-    Binomial,
-    Family,
-    Gamma,
-    Gaussian,
-    InverseGaussian,
-    NegativeBinomial,
-    Poisson,
-    Tweedie,
-)
+from .families import Binomial, Family
 
 __all__ = ["ShardedRows", "shard_rows"]
 
@@ -213,45 +203,18 @@ class _Check(NamedTuple):
     response: bool = False  # checked on the rows with positive weight only (as R)
 
 
-def _counts(family: Family) -> list[_Check]:
-    name = family.name
-    return [
-        _Check("y", "must be non-negative counts", name, lambda v, a: v < 0, True),
-        _Check("y", "must be integer counts", name, lambda v, a: v != jnp.round(v), True),
-    ]
-
-
 def _response_checks(family: Family) -> list[_Check] | None:
-    """The rules of ``family.validate_response`` in its order, as masks; None for a family not known here.
+    """The family's own support rules (``family.response_rules()``, the ones
+    ``validate_response`` checks on the host, in its order) as device masks; None for a
+    family whose ``validate_response`` is its own, whose rules cannot be known here."""
+    if type(family).validate_response not in (Family.validate_response, Binomial.validate_response):
+        return None
+    return [_Check(rule.argument, rule.requirement, family.name, partial(_on_device, rule.bad), True)
+            for rule in family.response_rules()]
 
-    Kept equal to the families' own rules by tests that compare the messages.
-    """
-    kind, name = type(family), family.name
-    finite = [_Check("y", "must be finite (no NaN or inf)", name, lambda v, a: ~jnp.isfinite(v), True)]
-    if kind is Gaussian:
-        return finite
-    if kind is Bernoulli:
-        return finite + [_Check("y", "must be 0 or 1", name, lambda v, a: (v != 0) & (v != 1), True)]
-    if kind in (Poisson, NegativeBinomial):
-        return finite + _counts(family)
-    if kind in (Gamma, InverseGaussian):
-        return finite + [_Check("y", "must be positive", name, lambda v, a: v <= 0, True)]
-    if kind is Tweedie:
-        p = family.power
-        if p == 0:
-            return finite
-        if p < 2:
-            return finite + [_Check("y", f"must be non-negative (power {p:g})", name, lambda v, a: v < 0, True)]
-        return finite + [_Check("y", f"must be positive (power {p:g} >= 2)", name, lambda v, a: v <= 0, True)]
-    if kind is Binomial:
-        return finite + [
-            _Check("trials", "must be finite", name, lambda v, a: ~jnp.isfinite(v), True),
-            _Check("trials", "must be non-negative counts", name, lambda v, a: v < 0, True),
-            _Check("trials", "must be integer counts", name, lambda v, a: v != jnp.round(v), True),
-            *_counts(family),
-            _Check("y", "must not exceed trials (y counts successes)", name, lambda v, a: v > a["trials"], True),
-        ]
-    return None
+
+def _on_device(bad: Callable, value, arrays):
+    return bad(jnp, value, arrays)
 
 
 def _checks(family: Family, present: frozenset) -> list[_Check]:
@@ -353,8 +316,10 @@ def validate_on_device(X, y, family: Family, weights, offset, exposure, trials, 
 
     present = frozenset(arrays)
     options = dict(family=family, present=present, n=n, dtype=np.dtype(jnp.result_type(float)))
-    counts = _fetch(_bad_counts(arrays, **options))
     checks = _checks(family, present)
+    # No device check at all (a family with its own validate_response, no weights,
+    # offset or exposure): nothing to reduce.
+    counts = _fetch(_bad_counts(arrays, **options)) if checks else []
     for which, (check, count) in enumerate(zip(checks, counts)):
         if count:
             if check.requirement.startswith("are all zero"):
@@ -368,7 +333,7 @@ def validate_on_device(X, y, family: Family, weights, offset, exposure, trials, 
 
 
 def _validate_response_on_host(family: Family, arrays: dict) -> None:
-    """A family whose rules are not mirrored here checks its response itself: y (a vector, not X) is gathered."""
+    """A family with a validate_response of its own checks its response itself: y (a vector, not X) is gathered."""
     def host(value):
         return None if value is None else _fetch(value) if isinstance(value, jax.Array) else np.asarray(value)
 

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 import numpyro_glm as glm
+from numpyro_glm.families import SupportRule
 from numpyro_glm import sharding
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -296,6 +297,22 @@ def _host_and_device_messages(X, y, family, **kwargs):
     return host, error_text(on_device)
 
 
+class _CappedCounts(glm.Poisson):
+    """A user's family with one more support rule: the device checks must apply it."""
+
+    def response_rules(self):
+        return super().response_rules() + (SupportRule("y", "must be at most 100", lambda xp, v, rows: v > 100),)
+
+
+class _NoSevens(glm.Poisson):
+    """A user's family with a validate_response of its own: checked on the host."""
+
+    def validate_response(self, y, trials=None):
+        super().validate_response(y, trials)
+        if np.any(np.asarray(y) == 7):
+            raise ValueError("y: no sevens here")
+
+
 @pytest.mark.parametrize(
     "family, row, value, kwargs",
     [
@@ -308,6 +325,8 @@ def _host_and_device_messages(X, y, family, **kwargs):
         (glm.Tweedie(power=1.5), 6, -0.5, {}),
         (glm.Tweedie(power=3.0), 6, 0.0, {}),
         (glm.Binomial(), 2, 9.0, {"trials": 5.0}),
+        (_CappedCounts(), 3, 101.0, {}),
+        (_NoSevens(), 3, 7.0, {}),
         (glm.Binomial(), 2, 1.0, {"trials": np.r_[5.0, 5, 5, -1, 5, 5, 5, 5, 5, 5]}),
         (glm.Poisson(), None, None, {"weights": np.r_[1.0, 1, -1, 1, 1, 1, 1, 1, 1, 1]}),
         (glm.Poisson(), None, None, {"weights": np.zeros(10)}),
