@@ -13,6 +13,7 @@ link. Every family is an immutable, hashable object (a static argument of
 ``starting_mu(y, w)``       R's ``mustart``
 ``valid_mu(mu)``            R's ``validmu``, elementwise
 ``validate_response(y)``    raises ``ValueError`` naming the bad rows
+``response_rules()``        the support rules it checks (also on devices, for sharded rows)
 ``has_free_dispersion``     whether φ is estimated (Gaussian, Gamma, ...) or 1
 ==========================  ===========================================================
 
