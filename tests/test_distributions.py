@@ -574,7 +574,8 @@ def test_in_support_values_do_not_warn_when_validating():
 @pytest.mark.parametrize("rate", [0.01, 0.5, 3.0, 9.99, 39.99, 40.0, 57.3, 1000.0])
 def test_poisson_sampler_frequencies_match_the_pmf(rate, dtype):
     """Chi-square goodness of fit of 50,000 draws against scipy's pmf (tails pooled
-    beyond the 1e-4 quantiles), on both sides of the rule at rate 40 (count from zero below, search from the quantile above)."""
+    beyond the 1e-4 quantiles), on both sides of the rule at rate 40 (counting up the
+    CDF below, JAX's transformed rejection from 40 on)."""
     n = 50_000
     draws = np.asarray(poisson_sample(jax.random.PRNGKey(11), jnp.full(n, rate, dtype)))
     lo, hi = scipy.stats.poisson.ppf([1e-4, 1 - 1e-4], rate)

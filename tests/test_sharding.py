@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 import numpyro_glm as glm
-from numpyro_glm.families import SupportRule
 from numpyro_glm import sharding
+from numpyro_glm.families import SupportRule
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIELDS = ("coef", "se", "deviance", "null_deviance", "aic", "loglik", "df_resid", "status")

@@ -168,7 +168,6 @@ def test_aliased_column_is_nan_and_the_rest_is_the_fit_without_it(data, fits):
     np.testing.assert_allclose(result.null_deviance, expected.null_deviance, rtol=1e-10)
 
 
-
 def test_binomial_trials_come_as_each_chunks_fifth_element(data):
     """Success counts out of per-row trials, as fit(..., trials=): the fifth element
     of every chunk, with weights and offset left as None."""
