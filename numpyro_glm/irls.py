@@ -13,6 +13,10 @@ equations XᵀWX β = XᵀWz by Cholesky (retrying with a tiny ridge when the Ch
 factor is not finite). The step is halved, up to ``max_halvings`` times,
 while the deviance is not finite, η or μ leaves the link's or family's valid range,
 or the deviance increases. Convergence is R's: |D − D_old| / (|D| + 0.1) < tol.
+When W does not depend on μ (Gaussian-identity, Gamma-log, Poisson-sqrt: see
+:func:`constant_weights`) XᵀWX is factored once, not in every iteration. A
+non-canonical link's fit ends with one or two Newton steps on the observed Hessian
+(:func:`_newton_polish`), which make β̂ the MLE to rounding error.
 
 **Derivatives.** The loop's output is wrapped in :func:`implicit_solution`, whose
 JVP differentiates the stationarity condition ∇ℓ(β̂; data) = 0 instead of the
@@ -33,7 +37,8 @@ import numpy as np
 from jax import lax
 
 from .distributions import _stirling_remainder_derivatives
-from .families import Binomial, Family, NegativeBinomial
+from .families import Binomial, Family, Gamma, Gaussian, InverseGaussian, NegativeBinomial, Poisson, Tweedie
+from .links import Log, Power
 
 __all__ = [
     "Status",
@@ -44,6 +49,7 @@ __all__ = [
     "implicit_solution",
     "implicit_solution_negative_binomial",
     "working_weights",
+    "constant_weights",
 ]
 
 
@@ -224,6 +230,40 @@ def _wls(X, w, z, ridge):
     return _cholesky_solve(_ridge(gram, ridge), rhs)
 
 
+# V(μ) = μᵛ: the power v of each (exact) family's variance function.
+_VARIANCE_POWER = {Gaussian: 0.0, Poisson: 1.0, Gamma: 2.0, InverseGaussian: 3.0}
+
+
+def _constant_working_weights(family: Family) -> bool:
+    """Whether the IRLS weights are the prior weights times a constant (static).
+
+    With V(μ) = μᵛ and the link η = μ^(1−v/2) (the log link for v = 2), (dμ/dη)²/V(μ)
+    does not depend on μ: Gaussian-identity, Poisson-sqrt, Gamma-log, inverse
+    Gaussian with η = μ^(−1/2), Tweedie(p) with η = μ^(1−p/2). XᵀWX is then the same
+    in every iteration, and :func:`_solve` forms it once. (Subclasses may change the
+    variance, so only these exact classes qualify.)
+    """
+    v = family.power if type(family) is Tweedie else _VARIANCE_POWER.get(type(family))
+    if v is None:
+        return False
+    if v == 2.0:
+        return isinstance(family.link, Log)
+    return isinstance(family.link, Power) and family.link.p == 1.0 - v / 2.0
+
+
+def constant_weights(family: Family, weights):
+    """The IRLS weights W, shape (n,), when they do not depend on μ; else None.
+
+    ``weights`` are the effective prior weights (shape (n,)). See
+    :func:`_constant_working_weights` for the families and links this covers.
+    """
+    if not _constant_working_weights(family):
+        return None
+    dtype = weights.dtype
+    scale = working_weights(family, family.link(jnp.ones((), dtype)), jnp.ones((), dtype), jnp.ones((), dtype))
+    return jnp.where(weights > 0, weights * scale, 0.0)
+
+
 def _cholesky_solve(matrix, rhs):
     chol = jnp.linalg.cholesky(matrix)
     return jax.scipy.linalg.cho_solve((chol, True), rhs)
@@ -282,9 +322,17 @@ def _newton_polish(family, X, offset, y_mean, weights, state: _State, steps: int
     deviance criterion leaves β̂ accurate to about √tol; two Newton steps (which
     converge quadratically from there) make it the MLE to rounding error. A step is
     kept only if it is valid and does not increase the deviance.
-    """
 
-    def newton(state, _):
+    The second and later steps run only while the previous one still moved η by more
+    than √eps (relative): Newton's error after a step is about the square of the
+    step, so after a smaller one the next would change nothing (at n = 1e6 this
+    saves one XᵀWX, ~0.1 s).
+    """
+    active = weights > 0
+    small = jnp.sqrt(jnp.finfo(state.eta.dtype).eps)
+
+    def newton(carry):
+        state, _, k = carry
         eta = state.eta
         d1, d2 = _row_derivatives(family, eta, y_mean, weights)
         gradient = _transpose_times(X, d1)
@@ -295,11 +343,17 @@ def _newton_polish(family, X, offset, y_mean, weights, state: _State, steps: int
         # "Does not increase" up to rounding: at the optimum the deviance is flat.
         not_worse = deviance <= state.deviance + 1e-12 * (jnp.abs(state.deviance) + 0.1)
         ok = (state.status == Status.CONVERGED) & jnp.all(jnp.isfinite(step)) & valid & not_worse
+        moved = jnp.any(active & (jnp.abs(eta - state.eta) > small * (1.0 + jnp.abs(state.eta))))
         pick = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
-        return state._replace(coef=pick(coef, state.coef), eta=pick(eta, state.eta), mu=pick(mu, state.mu),
-                              deviance=pick(deviance, state.deviance)), None
+        state = state._replace(coef=pick(coef, state.coef), eta=pick(eta, state.eta), mu=pick(mu, state.mu),
+                               deviance=pick(deviance, state.deviance))
+        return state, ok & moved, k + 1
 
-    state, _ = lax.scan(newton, state, None, length=steps)
+    def keep_going(carry):
+        _, moved, k = carry
+        return moved & (k < steps)
+
+    state, _, _ = lax.while_loop(keep_going, newton, (state, jnp.asarray(steps > 0), jnp.asarray(0)))
     return state
 
 
@@ -317,6 +371,7 @@ def _solve(
     max_halvings: int = 25,
     polish: bool = True,
     start=None,
+    fixed_gram=None,
 ) -> IRLSResult:
     """Fit a GLM by IRLS. Pure and jittable; not differentiable by itself (see fit).
 
@@ -341,6 +396,8 @@ def _solve(
             ``coef0`` may be NaN (no β to halve towards, as after ``mustart``). One
             traced instance then serves starts from ``mustart`` and from a β (see
             :func:`solve_negative_binomial`).
+        fixed_gram: XᵀWX for a family whose IRLS weights do not depend on μ, shape
+            (p, p), as :func:`constant_weights` gives W (default: formed here).
 
     Returns:
         An :class:`IRLSResult`.
@@ -374,12 +431,26 @@ def _solve(
         mu0 = family.link.inverse(eta0)
     deviance0 = _deviance(family, y_mean, mu0, weights)
 
+    fixed_w = constant_weights(family, weights)
+    if fixed_w is not None:
+        # W is the same in every iteration: factor XᵀWX once (and its ridged twin,
+        # for the retry below); each iteration then needs only XᵀWz, one pass over X
+        # instead of forming XᵀWX (at n = 1e6, p = 20: ~10 against ~85 ms).
+        fixed_gram = _weighted_gram(X, fixed_w) if fixed_gram is None else jnp.asarray(fixed_gram, dtype)
+        factors = (jnp.linalg.cholesky(fixed_gram), jnp.linalg.cholesky(_ridge(fixed_gram, True)))
+
+        def weighted_least_squares(w, z, ridge):
+            rhs = _transpose_times(X, fixed_w * z)
+            return jax.scipy.linalg.cho_solve((jnp.where(ridge, factors[1], factors[0]), True), rhs)
+    else:
+        weighted_least_squares = partial(_wls, X)
+
     def iterate(state: _State) -> _State:
         dmu_deta = family.link.inverse_deriv(state.eta)
         w = working_weights(family, state.eta, state.mu, weights)
         z = state.eta - offset + (y_mean - state.mu) / dmu_deta
         z = jnp.where(weights > 0, z, 0.0)
-        proposal = _wls(X, w, z, state.ridge)
+        proposal = weighted_least_squares(w, z, state.ridge)
         singular = ~jnp.all(jnp.isfinite(proposal))
         # A singular XᵀWX (no ridge yet) costs one iteration: stay, and retry with the ridge.
         retry = singular & ~state.ridge

@@ -282,6 +282,82 @@ def test_rank_deficient_design_gets_nan_for_aliased_columns_and_exact_rest():
     np.testing.assert_allclose(result.predict(X_aliased[:4]), reference.predict(X[:4]), rtol=1e-12)
 
 
+def test_aliasing_found_after_the_fit_is_x_own_check(monkeypatch):
+    """fit checks X's values after the fit, from its XᵀWX, and runs the host check of X
+    (XᵀX, R's rule) only when XᵀWX cannot rule out what that check would find: a
+    full-rank design never pays for it, and a near-aliased one (residual ratio 3e-8
+    in XᵀX, ~1e-7 or more in XᵀWX when the weights vary) still gets R's answer."""
+    import importlib
+
+    fit_module = importlib.import_module("numpyro_glm.fit")  # the module, not the function
+    family = glm.Poisson()
+    y = simulate(family)
+    calls = []
+    check = fit_module._check_design
+    monkeypatch.setattr(fit_module, "_check_design", lambda *a: calls.append(1) or check(*a))
+    glm.fit(X, y, family)
+    assert calls == []
+
+    rng = np.random.default_rng(5)
+    near = 2 * X[:, 1] - X[:, 2] + 3e-8 * rng.normal(size=N)
+    X_near = np.column_stack([X, near])
+    assert check(X_near, np.ones(N, bool)).tolist() == [False, False, False, True]
+    with pytest.warns(UserWarning, match=r"rank deficient: column\(s\) \['x3'\]"):
+        result = glm.fit(X_near, y, family, weights=rng.uniform(0.01, 100, N))
+    assert calls == [1] and np.isnan(result.coef[3])
+    # Not aliased for R's rule (ratio ~3e-6): kept, though the host check ran.
+    X_apart = np.column_stack([X, 2 * X[:, 1] - X[:, 2] + 3e-6 * rng.normal(size=N)])
+    assert check(X_apart, np.ones(N, bool)).tolist() == [False] * 4
+    assert np.all(np.isfinite(glm.fit(X_apart, y, family).coef))
+
+
+@pytest.mark.parametrize("family", [glm.Gaussian(), glm.Poisson(link="sqrt"), glm.Gamma(link="log"),
+                                    glm.Tweedie(1.5, link=glm.links.Power(0.25))], ids=repr)
+def test_a_fixed_weighted_gram_is_formed_once_with_the_same_fit_and_gradients(family, monkeypatch):
+    """For a link that makes the IRLS weights constant (η = μ^(1−v/2) for V = μᵛ) the
+    solver factors XᵀWX once; the iterations, fit and gradients are those of the
+    general path, which forms it in every iteration."""
+    from numpyro_glm import irls
+
+    y = jnp.asarray(simulate(family))
+    assert irls._constant_working_weights(family)
+
+    def fitted(X_, y_):
+        result = glm.fit(X_, y_, family)
+        return result.coef, result.se, result.deviance, result.n_iter
+
+    def gradient(X_, y_):
+        return jax.grad(lambda X__: jnp.sum(glm.fit(X__, y_, family).se) + jnp.sum(glm.fit(X__, y_, family).coef))(X_)
+
+    once = jax.jit(fitted)(jnp.asarray(X), y), jax.jit(gradient)(jnp.asarray(X), y)
+    monkeypatch.setattr(irls, "_constant_working_weights", lambda family: False)
+    every = jax.jit(fitted)(jnp.asarray(X), y), jax.jit(gradient)(jnp.asarray(X), y)
+    assert int(once[0][3]) == int(every[0][3])
+    for a, b in zip(jax.tree_util.tree_leaves(once), jax.tree_util.tree_leaves(every)):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_newton_polish_stops_once_a_step_changes_nothing():
+    """A non-canonical fit gets Newton steps after IRLS; a second only while the first
+    still moved η by more than √eps. Either way the result is the MLE: the score
+    is zero to rounding, and one more Newton step moves nothing."""
+    from numpyro_glm import irls
+
+    family = glm.Gamma(link="log")
+    rng = np.random.default_rng(11)
+    n = 5000
+    X_big = np.column_stack([np.ones(n), rng.normal(size=(n, 3))])
+    y = rng.gamma(2.0, np.exp(X_big @ np.array([0.5, 0.2, -0.1, 0.1])) / 2.0)
+    result = irls.solve(X_big, y, family)
+    ones = jnp.ones(n)
+    d1, _ = irls._row_derivatives(family, result.eta, jnp.asarray(y), ones)
+    assert np.max(np.abs(X_big.T @ np.asarray(d1))) < 1e-9 * n
+    state = irls._State(result.coef, result.eta, result.mu, result.deviance, result.deviance, result.n_iter,
+                        result.status, True, False, False)
+    again = irls._newton_polish(family, jnp.asarray(X_big), jnp.zeros(n), jnp.asarray(y), ones, state, steps=1)
+    np.testing.assert_allclose(again.coef, result.coef, rtol=1e-13)
+
+
 def test_separation_is_flagged_warned_and_not_called_converged():
     separated = (X[:, 1] > 0).astype(float)
     with pytest.warns(UserWarning, match="separation"):
