@@ -271,12 +271,12 @@ def profile_fit(X, y, kind, repeats):
         "fit (public call, jax arrays in)": lambda: block(nglm.fit(Xj, yj, family)),
         "  _validate (numpy checks)": lambda: fit_module._validate(X, y, family, None, None, None, None, None),
         "  _host_matrix (64-byte aligned copy of X, if needed)": lambda: fit_module._host_matrix(X),
-        "  _check_design (numpy XᵀX: finiteness + aliased columns)":
+        "  _check_design (numpy XᵀX: finiteness + aliased columns; runs only if XᵀWX cannot rule them out)":
             lambda: fit_module._check_design(X, np.ones(n, bool)),
         "  jax.device_put(X, may_alias=True) (aligned: no copy)":
             lambda: block(jax.device_put(fit_module._host_matrix(X), may_alias=True)),
         "  (for comparison: jnp.asarray(X), a host → device copy)": lambda: block(jnp.asarray(X)),
-        "  _fit_arrays (jitted: IRLS + SEs + deviances)": fit_arrays,
+        "  _fit_arrays (jitted: IRLS + SEs + deviances + XᵀWX check)": fit_arrays,
         "    irls.solve alone": lambda: block(irls.solve(Xj, yj, family)),
         "one irls._weighted_gram (library's XᵀWX)": lambda: block(gram(Xj, w)),
         "one XLA plain Xᵀ(X·w) dot": lambda: block(plain_gram(Xj, w)),

@@ -311,8 +311,7 @@ def test_aliasing_found_after_the_fit_is_x_own_check(monkeypatch):
     assert np.all(np.isfinite(glm.fit(X_apart, y, family).coef))
 
 
-@pytest.mark.parametrize("family", [glm.Gaussian(), glm.Poisson(link="sqrt"), glm.Gamma(link="log"),
-                                    glm.Tweedie(1.5, link=glm.links.Power(0.25))], ids=repr)
+@pytest.mark.parametrize("family", [glm.Poisson(link="sqrt"), glm.Gamma(link="log")], ids=repr)
 def test_a_fixed_weighted_gram_is_formed_once_with_the_same_fit_and_gradients(family, monkeypatch):
     """For a link that makes the IRLS weights constant (η = μ^(1−v/2) for V = μᵛ) the
     solver factors XᵀWX once; the iterations, fit and gradients are those of the
@@ -327,7 +326,11 @@ def test_a_fixed_weighted_gram_is_formed_once_with_the_same_fit_and_gradients(fa
         return result.coef, result.se, result.deviance, result.n_iter
 
     def gradient(X_, y_):
-        return jax.grad(lambda X__: jnp.sum(glm.fit(X__, y_, family).se) + jnp.sum(glm.fit(X__, y_, family).coef))(X_)
+        def summary(X__):
+            result = glm.fit(X__, y_, family)
+            return jnp.sum(result.se) + jnp.sum(result.coef)
+
+        return jax.grad(summary)(X_)
 
     once = jax.jit(fitted)(jnp.asarray(X), y), jax.jit(gradient)(jnp.asarray(X), y)
     monkeypatch.setattr(irls, "_constant_working_weights", lambda family: False)
