@@ -605,8 +605,8 @@ def write_report(args, cases, boot, grad, compiles, load_start, load_end, elapse
             f"irls.solve / floor = **{t_solve / f['BLAS floor']:.1f}×**, fit / floor = **{t_fit / f['BLAS floor']:.1f}×**. "
             f"Naive jitted JAX step ((X·w)ᵀX, Xβ, Xᵀr) × {it} = {f['naive jitted JAX step']:.4f} s "
             f"(irls.solve / naive = {t_solve / f['naive jitted JAX step']:.1f}×)."
-            + (" numpyro_glm also runs 2 Newton polishing steps for this non-canonical link (not in the floor)."
-               if case["kind"] == "gamma" else ""),
+            + (" numpyro_glm also runs 1–2 Newton polishing steps for this non-canonical link (not in the floor), "
+               "and forms XᵀWX once (the weights of Gamma-log do not change)." if case["kind"] == "gamma" else ""),
             "",
         ]
         if case["profile"]:
