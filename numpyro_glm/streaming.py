@@ -89,6 +89,9 @@ class _Sums(NamedTuple):
     """Σ log p(y | μ, φ_ML) (finishing pass only, else 0)."""
     null_deviance: jax.Array
     """Deviance of the null model (finishing pass only, else 0)."""
+    moved: jax.Array
+    """Active rows whose η moved by more than √ε·(1 + |η|) from ``reference``'s
+    (Newton passes only, else 0; as ``irls._newton_polish``'s stop rule)."""
 
 
 class _Controls(NamedTuple):
@@ -108,6 +111,11 @@ class _Controls(NamedTuple):
     """The null model's constant μ (no offset, an intercept in X)."""
     null_uses_mean: jax.Array
     """Whether μ₀ is ``null_mean``."""
+    gram: jax.Array
+    """Form XᵀWX (else only XᵀWz: for a family whose W does not depend on μ, once
+    one pass has formed it; see ``irls.constant_weights``)."""
+    reference: jax.Array
+    """β before the Newton step being evaluated, shape (p,) (see ``_Sums.moved``)."""
 
 
 def _starting_mu(family: Family, y_mean, weights):
@@ -128,13 +136,23 @@ def _accumulate(sums: _Sums, coef, controls: _Controls, X, y, weights, offset, t
     mu = jnp.where(controls.mustart, mu_start, family.link.inverse(eta))
     row_valid = family.link.valid_eta(eta) & family.valid_mu(mu)
 
+    fixed_w = irls.constant_weights(family, w)  # static: None unless W does not depend on μ
+
     def irls_products():
-        z = eta - offset + (y_mean - mu) / family.link.inverse_deriv(eta)
-        return irls._weighted_products(X, irls.working_weights(family, eta, mu, w), jnp.where(active, z, 0.0))
+        z = jnp.where(active, eta - offset + (y_mean - mu) / family.link.inverse_deriv(eta), 0.0)
+        if fixed_w is None:
+            gram, rhs = irls._weighted_products(X, irls.working_weights(family, eta, mu, w), z)
+        else:
+            gram, rhs = lax.cond(controls.gram, lambda: irls._weighted_products(X, fixed_w, z),
+                                 lambda: (jnp.zeros((X.shape[1],) * 2, dtype), irls._transpose_times(X, fixed_w * z)))
+        return gram, rhs, jnp.zeros((), dtype)
 
     def newton_products():
         d1, d2 = irls._row_derivatives(family, eta, y_mean, w)
-        return -irls._weighted_gram(X, d2), irls._transpose_times(X, d1)
+        eta_before = X @ controls.reference + offset
+        small = jnp.sqrt(jnp.finfo(dtype).eps)
+        moved = jnp.sum(active & (jnp.abs(eta - eta_before) > small * (1.0 + jnp.abs(eta_before))))
+        return -irls._weighted_gram(X, d2), irls._transpose_times(X, d1), moved.astype(dtype)
 
     def finishing():
         try:
@@ -145,7 +163,7 @@ def _accumulate(sums: _Sums, coef, controls: _Controls, X, y, weights, offset, t
                             family.link.inverse(X @ controls.null_coef + offset))
         return jnp.sum(jnp.where(active, log_prob, 0.0)), irls._deviance(family, y_mean, mu_null, w)
 
-    gram, rhs = lax.cond(controls.newton, newton_products, irls_products)
+    gram, rhs, moved = lax.cond(controls.newton, newton_products, irls_products)
     zero = jnp.zeros((), dtype)
     loglik, null_deviance = lax.cond(controls.finish, finishing, lambda: (zero, zero))
     chunk = _Sums(
@@ -162,6 +180,7 @@ def _accumulate(sums: _Sums, coef, controls: _Controls, X, y, weights, offset, t
         n_active=jnp.sum(active).astype(dtype),
         loglik=loglik,
         null_deviance=null_deviance,
+        moved=moved,
     )
     return jax.tree.map(jnp.add, sums, chunk)
 
@@ -414,6 +433,10 @@ class _Stream:
         self.first: _PassEnd | None = None
         self.passes = 0
         self._pending: _Chunk | None = None
+        # XᵀWX once formed, for a family whose W does not depend on μ (as irls._solve):
+        # later IRLS passes then add up only XᵀWz.
+        self.fixed_gram: np.ndarray | None = None
+        self.fixed = irls._constant_working_weights(family)
 
     def peek(self) -> _Chunk:
         """The first chunk (fixes p, the row count and the dtype)."""
@@ -424,8 +447,12 @@ class _Stream:
             self._pending = item
         return self._pending
 
-    def run(self, coef=None, *, newton=False, finish=False, phi=1.0, null_coef=None, null_mean=None) -> _Sums:
-        """One pass at β = ``coef`` (shape (p,); None: at ``mustart``); host NumPy sums."""
+    def run(self, coef=None, *, newton=False, finish=False, phi=1.0, null_coef=None, null_mean=None,
+            reference=None) -> _Sums:
+        """One pass at β = ``coef`` (shape (p,); None: at ``mustart``); host NumPy sums.
+
+        ``reference``: in a Newton pass, the β whose η ``_Sums.moved`` compares with.
+        """
         item = self.peek() if self.first is None else self._pending or self.prefetch.next()
         p, dtype = self.reader.p, self.reader.dtype
         mustart = coef is None
@@ -436,8 +463,10 @@ class _Stream:
             jnp.asarray(np.zeros(p, dtype) if null_coef is None else null_coef, dtype),
             jnp.asarray(0.0 if null_mean is None else null_mean, dtype),
             jnp.asarray(null_mean is not None),
+            jnp.asarray(newton or self.fixed_gram is None),
+            jnp.asarray(coef if reference is None else reference, dtype),
         )
-        sums = _Sums(jnp.zeros((p, p), dtype), jnp.zeros(p, dtype), *(jnp.zeros((), dtype) for _ in range(11)))
+        sums = _Sums(jnp.zeros((p, p), dtype), jnp.zeros(p, dtype), *(jnp.zeros((), dtype) for _ in range(12)))
         coef = jnp.asarray(coef)
         self._pending = None
         # JAX dispatches asynchronously: unchecked, this loop would run ahead of the
@@ -453,7 +482,12 @@ class _Stream:
             item = self.prefetch.next()
         self._check_pass(item)
         self.passes += 1
-        return _Sums(*(np.asarray(leaf) for leaf in jax.device_get(sums)))
+        sums = _Sums(*(np.asarray(leaf) for leaf in jax.device_get(sums)))
+        if self.fixed and not newton:
+            if self.fixed_gram is None:
+                self.fixed_gram = sums.gram
+            sums = sums._replace(gram=self.fixed_gram)
+        return sums
 
     def _check_pass(self, end: _PassEnd):
         if self.first is None:
@@ -534,15 +568,18 @@ def _streamed_irls(stream: _Stream, columns: np.ndarray, init, *, tol: float, ma
 
     if polish and status == Status.CONVERGED and not irls._is_canonical(family):
         # irls._newton_polish: Newton steps on the observed Hessian, each kept only if
-        # valid and the deviance does not increase (up to rounding).
+        # valid and the deviance does not increase (up to rounding), the next one only
+        # if this one still moved η by more than √ε (relative) on some row.
         sums = stream.run(full(coef), newton=True)
         for _ in range(_NEWTON_STEPS):
             step = solve(sums, False)
-            candidate = stream.run(full(coef + step), newton=True)
+            candidate = stream.run(full(coef + step), newton=True, reference=full(coef))
             not_worse = candidate.deviance <= deviance + 1e-12 * (abs(deviance) + 0.1)
             if not (_finite(step) and candidate.invalid == 0 and not_worse):
                 break  # the next step would be the same one
             coef, sums, deviance = coef + step, candidate, candidate.deviance
+            if candidate.moved == 0:
+                break
     if status == Status.CONVERGED and sums.at_edge > 0:
         status = Status.SEPARATION
     if status == Status.CONVERGED and blocked:
