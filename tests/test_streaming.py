@@ -197,3 +197,40 @@ def test_float32_chunks_give_the_float64_fit_to_single_precision(data, fits):
     np.testing.assert_allclose(result.se, expected.se, rtol=1e-4)
     np.testing.assert_allclose(result.deviance, expected.deviance, rtol=1e-6)
     np.testing.assert_allclose(result.null_deviance, expected.null_deviance, rtol=1e-6)
+
+
+def test_gamma_log_forms_its_gram_once_and_stops_polishing_when_a_step_changes_nothing(data, fits, monkeypatch):
+    """Gamma-log's IRLS weights do not depend on μ: only the first pass forms XᵀWX (the
+    later ones add up XᵀWz; the result is still fit's). And as in fit, the Newton
+    polish takes a second step only if the first moved η by more than √ε on some row:
+    here (n = 3,000) it moves 1,816 rows, so two steps; at n = 50,000 Fisher scoring
+    is already that close, so one. Each evaluation is a pass over the data."""
+    from numpyro_glm import streaming
+
+    calls = []
+    run = streaming._Stream.run
+
+    def recording_run(self, *args, newton=False, **kwargs):
+        forms_gram = self.fixed_gram is None
+        sums = run(self, *args, newton=newton, **kwargs)
+        calls.append((newton, forms_gram, float(sums.moved)))
+        return sums
+
+    monkeypatch.setattr(streaming._Stream, "run", recording_run)
+    family = glm.Gamma(link="log")
+    X, y, weights = data["X"], data["gamma"], data["weights"]
+    result = glm.fit_streaming(_chunks(X, y, weights, None), family)
+    np.testing.assert_allclose(result.coef, fits("gamma-log").coef, rtol=1e-10)
+    gram_formed = [forms for newton, forms, _ in calls if not newton]
+    assert gram_formed[0] and not any(gram_formed[1:])
+    moved = [count for newton, _, count in calls if newton][1:]  # after the Hessian at β
+    assert len(moved) == 2 and moved[0] > 0
+
+    calls.clear()
+    rng = np.random.default_rng(8)
+    X_big = np.column_stack([np.ones(50_000), rng.standard_normal((50_000, P - 1))])
+    y_big = rng.gamma(2.0, np.exp(X_big @ np.array([0.3, 0.4, -0.3, 0.2])) / 2.0)
+    chunks = [(X_big[i:i + 10_000], y_big[i:i + 10_000]) for i in range(0, 50_000, 10_000)]
+    result = glm.fit_streaming(chunks, family)
+    np.testing.assert_allclose(result.coef, glm.fit(X_big, y_big, family).coef, rtol=1e-10)
+    assert [count for newton, _, count in calls if newton][1:] == [0.0]
