@@ -315,6 +315,16 @@ def _links_power(p):
     return Log() if p == 0 else Power(p)
 
 
+def _eta_moved(eta, eta_before, active):
+    """Rows (shape (n,), bool) whose η a Newton step moved by more than √ε·(1 + |η|).
+
+    The polish's stop rule: Newton's error after a step is about the step squared, so
+    after a step that moved no active row by more, another would change nothing.
+    """
+    small = jnp.sqrt(jnp.finfo(eta_before.dtype).eps)
+    return active & (jnp.abs(eta - eta_before) > small * (1.0 + jnp.abs(eta_before)))
+
+
 def _newton_polish(family, X, offset, y_mean, weights, state: _State, steps: int = 2) -> _State:
     """Finish a converged Fisher-scoring fit with Newton steps on the observed Hessian.
 
@@ -329,7 +339,6 @@ def _newton_polish(family, X, offset, y_mean, weights, state: _State, steps: int
     saves one XᵀWX, ~0.1 s).
     """
     active = weights > 0
-    small = jnp.sqrt(jnp.finfo(state.eta.dtype).eps)
 
     def newton(carry):
         state, _, k = carry
@@ -343,7 +352,7 @@ def _newton_polish(family, X, offset, y_mean, weights, state: _State, steps: int
         # "Does not increase" up to rounding: at the optimum the deviance is flat.
         not_worse = deviance <= state.deviance + 1e-12 * (jnp.abs(state.deviance) + 0.1)
         ok = (state.status == Status.CONVERGED) & jnp.all(jnp.isfinite(step)) & valid & not_worse
-        moved = jnp.any(active & (jnp.abs(eta - state.eta) > small * (1.0 + jnp.abs(state.eta))))
+        moved = jnp.any(_eta_moved(eta, state.eta, active))
         pick = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
         state = state._replace(coef=pick(coef, state.coef), eta=pick(eta, state.eta), mu=pick(mu, state.mu),
                                deviance=pick(deviance, state.deviance))

@@ -91,7 +91,7 @@ class _Sums(NamedTuple):
     """Deviance of the null model (finishing pass only, else 0)."""
     moved: jax.Array
     """Active rows whose η moved by more than √ε·(1 + |η|) from ``reference``'s
-    (Newton passes only, else 0; as ``irls._newton_polish``'s stop rule)."""
+    (Newton passes only, else 0; ``irls._eta_moved``, the polish's stop rule)."""
 
 
 class _Controls(NamedTuple):
@@ -149,9 +149,7 @@ def _accumulate(sums: _Sums, coef, controls: _Controls, X, y, weights, offset, t
 
     def newton_products():
         d1, d2 = irls._row_derivatives(family, eta, y_mean, w)
-        eta_before = X @ controls.reference + offset
-        small = jnp.sqrt(jnp.finfo(dtype).eps)
-        moved = jnp.sum(active & (jnp.abs(eta - eta_before) > small * (1.0 + jnp.abs(eta_before))))
+        moved = jnp.sum(irls._eta_moved(eta, X @ controls.reference + offset, active))
         return -irls._weighted_gram(X, d2), irls._transpose_times(X, d1), moved.astype(dtype)
 
     def finishing():
