@@ -54,6 +54,7 @@ from numpyro import handlers
 from numpyro.infer.util import log_likelihood as _numpyro_log_likelihood
 from numpyro.primitives import Messenger
 
+from .heap import release_freed_heap
 from .model import INFER_KEY
 from .residuals import is_discrete, normal_scores, pit_bounds
 
@@ -360,6 +361,11 @@ def _run_chunked(per_draw: Callable, draws: _Draws, batch: int, out_specs: dict)
         result = dispatch(start)
         if pending is not None:
             store(*pending)
+        # Give freed heap back to the OS before ``out`` fills further (see heap.py): after
+        # the first dispatch, the compiler's; after each store, the finished chunk's
+        # buffers. Otherwise it stays resident on top of the replicates. ~8 ms of host
+        # time per chunk, while the device draws the next one.
+        release_freed_heap()
         pending = (start, result)
     store(*pending)
     return out
