@@ -296,12 +296,14 @@ def _ml_dispersion(family: Family, deviance, weights, n_active):
     return deviance / jnp.sum(weights)
 
 
-@partial(jax.jit, static_argnames=("family", "tol", "max_iter", "dispersion_kind", "coef_names"))
+@partial(jax.jit, static_argnames=("family", "tol", "max_iter", "dispersion_kind", "coef_names", "warm_start"))
 def _fit_arrays(X, y, weights, offset, trials, init, dispersion_value, *, family, tol, max_iter, dispersion_kind,
-                coef_names):
+                coef_names, warm_start=True):
     """The traceable part of ``fit``: arrays in, a GLMFit out (jitted as a whole).
 
-    Also returns ``(XᵀWX, spread)`` at β̂ for :func:`_needs_design_check`.
+    ``warm_start``: see :func:`irls._solve` (off for rows sharded over devices, where
+    a strided subsample of X would have to be gathered). Also returns ``(XᵀWX,
+    spread)`` at β̂ for :func:`_needs_design_check`.
     """
     dtype = X.dtype
     n, p = X.shape
@@ -333,7 +335,7 @@ def _fit_arrays(X, y, weights, offset, trials, init, dispersion_value, *, family
         # Formed here when it stays fixed, to serve the IRLS and the covariance.
         fixed_gram = None if fixed_w is None else irls._weighted_gram(stop(X), fixed_w)
         result = irls.solve(stop(X), stop(y), family, stop(weights), stop(offset), stop(trials), init,
-                            tol=tol, max_iter=max_iter, fixed_gram=fixed_gram)
+                            tol=tol, max_iter=max_iter, fixed_gram=fixed_gram, warm_start=warm_start)
         fitted_family = family
         coef = irls.implicit_solution(family, result.coef, X, y_mean, w_eff, offset)
 
@@ -470,7 +472,8 @@ def fit(
     traced = _is_traced(X, y, weights, offset, exposure, trials, init)
     aliased = None
     check_after_fit = None  # (X, active rows) to check after the fit, for a local X
-    if not traced and _sharding.is_distributed(X, y, weights, offset, exposure, trials):
+    distributed = not traced and _sharding.is_distributed(X, y, weights, offset, exposure, trials)
+    if distributed:
         # The same checks as below, as reductions on the devices that hold the rows.
         if not isinstance(X, jax.Array):
             X = _host_matrix(X)
@@ -515,7 +518,7 @@ def fit(
             init_fit = None if init is None else jnp.asarray(init)[~aliased]
         result, screen = _fit_arrays(X_fit, y, weights, offset, trials, init_fit, value, family=family,
                                      tol=float(tol), max_iter=int(max_iter), dispersion_kind=kind,
-                                     coef_names=coef_names)
+                                     coef_names=coef_names, warm_start=not distributed)
         return result if aliased is None else _expand_aliased(result, aliased), screen
 
     result, screen = fit_columns(aliased)

@@ -7,7 +7,8 @@ the core runs unchanged under ``jit`` and ``vmap`` (each batch member carries it
 own status).
 
 **Algorithm** (R's ``glm.fit``). Start from μ₀ = ``family.starting_mu(y)`` (or from
-``init``). Each iteration forms the working weights W = w (dμ/dη)² / V(μ) and the
+``init``; with many rows, from a quick fit to every 32nd row: see
+:func:`_subsample_stride`). Each iteration forms the working weights W = w (dμ/dη)² / V(μ) and the
 working response z = η − o + (y − μ)/(dμ/dη), and solves the weighted normal
 equations XᵀWX β = XᵀWz by Cholesky (retrying with a tiny ridge when the Cholesky
 factor is not finite). The step is halved, up to ``max_halvings`` times,
@@ -366,6 +367,46 @@ def _newton_polish(family, X, offset, y_mean, weights, state: _State, steps: int
     return state
 
 
+_SUBSAMPLE_STRIDE = 32
+_SUBSAMPLE_MIN_ROWS = 2048
+
+
+def _subsample_stride(n: int, p: int) -> int:
+    """Every how many rows the warm start's subsample takes (0: no warm start).
+
+    With many rows, IRLS from R's ``mustart`` spends its first iterations far from β̂,
+    each a full pass (XᵀWX) over X. A fit to every 32nd row costs about a sixth of
+    one such iteration in all and lands within a few of its standard errors of β̂,
+    from where Fisher scoring needs ~2 fewer passes over all rows (n = 1e6, p = 20:
+    Poisson 5 → 3, logistic 4 → 2, Gamma-log 5 → 3). Used when the subsample has at
+    least 2,048 rows and 50 per column (n ≥ 65,536 and n ≥ 1,600 p); strided, so
+    sorted data is sampled evenly.
+    """
+    rows = n // _SUBSAMPLE_STRIDE
+    return _SUBSAMPLE_STRIDE if rows >= max(_SUBSAMPLE_MIN_ROWS, 50 * p) else 0
+
+
+def _subsample_fit(family, X, y_mean, weights, offset, eta, iterations: int = 5):
+    """β after ``iterations`` plain IRLS steps from η (R's mustart) on a subsample.
+
+    Only a starting point: no step-halving, convergence test or ridge retry (a fit
+    that goes wrong comes out not finite, and the caller falls back to mustart), so
+    it compiles to one small loop. Five steps: what IRLS from mustart takes to
+    converge on typical data.
+    """
+
+    def step(_, carry):
+        _, eta = carry
+        mu = family.link.inverse(eta)
+        w = working_weights(family, eta, mu, weights)
+        z = jnp.where(weights > 0, eta - offset + (y_mean - mu) / family.link.inverse_deriv(eta), 0.0)
+        coef = _wls(X, w, z, False)
+        return coef, X @ coef + offset
+
+    coef, _ = lax.fori_loop(0, iterations, step, (jnp.zeros(X.shape[1], X.dtype), eta))
+    return coef
+
+
 def _solve(
     X,
     y,
@@ -381,6 +422,7 @@ def _solve(
     polish: bool = True,
     start=None,
     fixed_gram=None,
+    warm_start: bool = True,
 ) -> IRLSResult:
     """Fit a GLM by IRLS. Pure and jittable; not differentiable by itself (see fit).
 
@@ -407,6 +449,8 @@ def _solve(
             :func:`solve_negative_binomial`).
         fixed_gram: XᵀWX for a family whose IRLS weights do not depend on μ, shape
             (p, p), as :func:`constant_weights` gives W (default: formed here).
+        warm_start: with many rows and no ``init`` or ``start``, start from the fit to
+            every 32nd row (see :func:`_subsample_stride`) instead of ``mustart``.
 
     Returns:
         An :class:`IRLSResult`.
@@ -434,6 +478,17 @@ def _solve(
         mu0 = jnp.asarray(mu0, dtype)
         eta0 = family.link(mu0)
         coef0 = jnp.full((X.shape[1],), jnp.nan, dtype)  # no valid β to halve towards yet
+        # (A Gaussian-identity fit is exact after one step from anywhere: nothing to save.)
+        linear = isinstance(family, Gaussian) and _is_canonical(family)
+        stride = _subsample_stride(*X.shape) if warm_start and not linear else 0
+        if stride:
+            coef_sub = _subsample_fit(family, X[::stride], y_mean[::stride], weights[::stride], offset[::stride],
+                                      eta0[::stride])
+            eta_sub, mu_sub, deviance_sub, valid_sub = _evaluate(family, X, offset, y_mean, weights, coef_sub)
+            # A subsample fit that failed (not finite: singular, diverged) or a start
+            # that is invalid on all rows falls back to mustart.
+            use = jnp.all(jnp.isfinite(coef_sub)) & valid_sub & jnp.isfinite(deviance_sub)
+            coef0, eta0, mu0 = (jnp.where(use, a, b) for a, b in ((coef_sub, coef0), (eta_sub, eta0), (mu_sub, mu0)))
     else:
         coef0 = jnp.asarray(init, dtype)
         eta0 = X @ coef0 + offset
@@ -535,7 +590,7 @@ def _solve(
     return IRLSResult(state.coef, state.eta, state.mu, state.deviance, state.n_iter, status)
 
 
-solve = jax.jit(_solve, static_argnames=("family", "max_iter", "max_halvings", "polish"))
+solve = jax.jit(_solve, static_argnames=("family", "max_iter", "max_halvings", "polish", "warm_start"))
 
 
 def solve_intercept(y_mean, family: Family, weights, offset, start, *, tol=1e-8, max_iter: int = 100,

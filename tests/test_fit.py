@@ -363,6 +363,53 @@ def test_newton_polish_stops_once_a_step_changes_nothing():
     np.testing.assert_allclose(again.coef, result.coef, rtol=1e-13)
 
 
+@pytest.mark.parametrize("family", [glm.Poisson(), glm.Binomial(), glm.Gamma(link="log")], ids=lambda f: f.name)
+def test_many_rows_start_from_a_subsample_fit_and_reach_the_same_mle(family):
+    """At n ≥ 65,536 IRLS starts from a fit to every 32nd row: fewer passes over all
+    rows, the same MLE as statsmodels (tol 1e-12), with weights, offset and trials."""
+    from numpyro_glm import irls
+
+    n, beta = 70_000, np.array([0.3, 0.2, -0.3, 0.1, 0.05])
+    assert irls._subsample_stride(n, 5) == 32 and irls._subsample_stride(65_535, 5) == 0
+    rng = np.random.default_rng(5)
+    X_big = np.column_stack([np.ones(n), rng.normal(size=(n, 4))])
+    offset = 0.2 * rng.normal(size=n)
+    weights = rng.uniform(0.5, 2.0, n)
+    mu = np.exp(X_big @ beta + offset)
+    trials = None
+    if isinstance(family, glm.Binomial):
+        trials = rng.integers(1, 6, n).astype(float)
+        y = rng.binomial(trials.astype(int), 1 / (1 + np.exp(-(X_big @ beta + offset)))).astype(float)
+        reference = sm.GLM(np.column_stack([y, trials - y]), X_big, family=sm.families.Binomial(), offset=offset,
+                           var_weights=weights)
+    elif isinstance(family, glm.Poisson):
+        y = rng.poisson(mu).astype(float)
+        reference = sm.GLM(y, X_big, family=sm.families.Poisson(), offset=offset, var_weights=weights)
+    else:
+        y = rng.gamma(2.0, mu / 2.0)
+        reference = sm.GLM(y, X_big, family=sm.families.Gamma(sm.families.links.Log()), offset=offset,
+                           var_weights=weights)
+    expected = reference.fit(tol=1e-12)
+    result = glm.fit(X_big, y, family, weights=weights, offset=offset, trials=trials)
+    np.testing.assert_allclose(result.coef, expected.params, rtol=1e-7)
+    np.testing.assert_allclose(result.se, expected.bse, rtol=1e-7)
+    np.testing.assert_allclose(result.deviance, expected.deviance, rtol=1e-9)
+
+    cold = irls.solve(X_big, y, family, weights, offset, trials, warm_start=False)  # from R's mustart
+    assert int(result.status) == int(cold.status) == Status.CONVERGED
+    assert int(result.n_iter) < int(cold.n_iter)
+    np.testing.assert_allclose(result.coef, cold.coef, rtol=1e-7)
+
+    # A subsample that cannot be fitted (every 32nd row has weight 0: a singular
+    # XᵀWX) falls back to mustart: the same iterations as without a warm start.
+    holes = weights.copy()
+    holes[::32] = 0.0
+    fallback = glm.fit(X_big, y, family, weights=holes, offset=offset, trials=trials)
+    cold = irls.solve(X_big, y, family, holes, offset, trials, warm_start=False)
+    assert int(fallback.n_iter) == int(cold.n_iter)
+    np.testing.assert_allclose(fallback.coef, cold.coef, rtol=1e-12)
+
+
 def test_separation_is_flagged_warned_and_not_called_converged():
     separated = (X[:, 1] > 0).astype(float)
     with pytest.warns(UserWarning, match="separation"):
