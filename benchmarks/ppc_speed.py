@@ -256,6 +256,10 @@ def report(results: list[dict], draws: int, n: int, cap_gb: float, load: tuple, 
         lines.append(f"- chunked ≤ 1/5 of Predictive(parallel=False)'s time (stock NumPyro model, the issue's "
                      f"baseline): {chunked['wall_s'] / ref_wall:.2f} of it "
                      f"({'met' if chunked['wall_s'] <= ref_wall / 5 else 'not met'}).")
+    if ref_peak and chunked.get("status") == "ok":
+        net, ref_net = chunked["peak_rss_gb"] - chunked["output_gb"], ref_peak - ref["output_gb"]
+        lines.append(f"- chunked peak memory, the output aside, no more than Predictive(parallel=False)'s: "
+                     f"{net:.2f} vs {ref_net:.2f} GB ({'met' if net <= ref_net else 'not met'}).")
     same = by.get("predictive_serial", {})
     if same.get("status") == "ok" and chunked.get("status") == "ok":
         lines.append(f"- against Predictive(parallel=False) on the same glm model (which now shares numpyro_glm's "
