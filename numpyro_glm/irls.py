@@ -378,7 +378,7 @@ def _subsample_stride(n: int, p: int) -> int:
     each a full pass (XᵀWX) over X. A fit to every 32nd row costs about a sixth of
     one such iteration in all and lands within a few of its standard errors of β̂,
     from where Fisher scoring needs ~2 fewer passes over all rows (n = 1e6, p = 20:
-    Poisson 5 → 3, logistic 4 → 2, Gamma-log 5 → 3). Used when the subsample has at
+    Poisson 5 → 3, logistic 4 → 2 or 3, Gamma-log 5 → 3). Used when the subsample has at
     least 2,048 rows and 50 per column (n ≥ 65,536 and n ≥ 1,600 p); strided, so
     sorted data is sampled evenly.
     """
