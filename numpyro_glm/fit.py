@@ -296,14 +296,15 @@ def _ml_dispersion(family: Family, deviance, weights, n_active):
     return deviance / jnp.sum(weights)
 
 
-@partial(jax.jit, static_argnames=("family", "tol", "max_iter", "dispersion_kind", "coef_names", "warm_start"))
+@partial(jax.jit, static_argnames=("family", "tol", "max_iter", "dispersion_kind", "coef_names", "sharded"))
 def _fit_arrays(X, y, weights, offset, trials, init, dispersion_value, *, family, tol, max_iter, dispersion_kind,
-                coef_names, warm_start=True):
+                coef_names, sharded=False):
     """The traceable part of ``fit``: arrays in, a GLMFit out (jitted as a whole).
 
-    ``warm_start``: see :func:`irls._solve` (off for rows sharded over devices, where
-    a strided subsample of X would have to be gathered). Also returns ``(XᵀWX,
-    spread)`` at β̂ for :func:`_needs_design_check`.
+    ``sharded``: X's rows lie on several devices. XᵀWX then takes the layout that
+    partitions (``irls._weighted_products``), and there is no warm start (a strided
+    subsample of X would cut across shards). Also returns ``(XᵀWX, spread)`` at β̂
+    for :func:`_needs_design_check`.
     """
     dtype = X.dtype
     n, p = X.shape
@@ -333,9 +334,10 @@ def _fit_arrays(X, y, weights, offset, trials, init, dispersion_value, *, family
         y_mean, w_eff = irls._mean_scale(family, y, weights, trials)
         fixed_w = irls.constant_weights(family, stop(w_eff))
         # Formed here when it stays fixed, to serve the IRLS and the covariance.
-        fixed_gram = None if fixed_w is None else irls._weighted_gram(stop(X), fixed_w)
+        fixed_gram = None if fixed_w is None else irls._weighted_gram(stop(X), fixed_w, sharded)
         result = irls.solve(stop(X), stop(y), family, stop(weights), stop(offset), stop(trials), init,
-                            tol=tol, max_iter=max_iter, fixed_gram=fixed_gram, warm_start=warm_start)
+                            tol=tol, max_iter=max_iter, fixed_gram=fixed_gram, warm_start=not sharded,
+                            partitioned=sharded)
         fitted_family = family
         coef = irls.implicit_solution(family, result.coef, X, y_mean, w_eff, offset)
 
@@ -364,9 +366,9 @@ def _fit_arrays(X, y, weights, offset, trials, init, dispersion_value, *, family
 
     w_irls = irls.working_weights(fitted_family, eta, mu, w_eff)
     if fixed_gram is not None:  # W does not depend on μ̂: the IRLS's XᵀWX
-        gram = _already_computed(irls._weighted_gram, fixed_gram, X, w_irls)
+        gram = _already_computed(partial(irls._weighted_gram, partitioned=sharded), fixed_gram, X, w_irls)
     else:
-        gram = irls._weighted_gram(X, w_irls)
+        gram = irls._weighted_gram(X, w_irls, sharded)
     cov = phi * irls._cholesky_solve(gram, jnp.eye(p, dtype=dtype))
     se = jnp.sqrt(jnp.diagonal(cov))
 
@@ -518,7 +520,7 @@ def fit(
             init_fit = None if init is None else jnp.asarray(init)[~aliased]
         result, screen = _fit_arrays(X_fit, y, weights, offset, trials, init_fit, value, family=family,
                                      tol=float(tol), max_iter=int(max_iter), dispersion_kind=kind,
-                                     coef_names=coef_names, warm_start=not distributed)
+                                     coef_names=coef_names, sharded=distributed)
         return result if aliased is None else _expand_aliased(result, aliased), screen
 
     result, screen = fit_columns(aliased)

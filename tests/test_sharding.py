@@ -94,15 +94,16 @@ def run_on_four_devices() -> dict:
     from numpyro_glm.fit import _fit_arrays
 
     hlo = _fit_arrays.lower(data.X, data.y, data.weights, data.offset, None, None, None, family=glm.Poisson(),
-                            tol=1e-8, max_iter=100, dispersion_kind="pearson", coef_names=None).compile().as_text()
+                            tol=1e-8, max_iter=100, dispersion_kind="pearson", coef_names=None,
+                            sharded=True).compile().as_text()
     out["all_reduce_in_hlo"] = hlo.count("all-reduce(")
     out["gathers_of_X"] = [line.strip()[:160] for line in hlo.splitlines() if "all-gather(" in line]
-    # The same at 50,000 rows and 10 columns, where XᵀWX takes the blocked layout
-    # (docs/sharding.md: a known problem): the all-gathers of the whole X, shaped (n, p).
+    # The same at 50,000 rows and 10 columns, where a local X would take the blocked
+    # XᵀWX layout: any all-gather of the whole X, shaped (n, p).
     big = glm.shard_rows(*poisson_data(n=50_000, p=10)[:2])
     hlo = _fit_arrays.lower(big.X, big.y, big.weights, None, None, None, None, family=glm.Poisson(), tol=1e-8,
                             max_iter=100, dispersion_kind="pearson", coef_names=None,
-                            warm_start=False).compile().as_text()
+                            sharded=True).compile().as_text()
     out["gathers_of_X_at_50000_rows"] = [line.strip()[:160] for line in hlo.splitlines()
                                          if "all-gather(" in line and "[50000,10]" in line]
 
@@ -236,9 +237,9 @@ def test_the_irls_sums_are_all_reduces_and_x_is_never_gathered(four_devices):
     assert four_devices["gathers_of_X"] == []
 
 
-@pytest.mark.xfail(strict=True, reason="known problem (docs/sharding.md): the blocked XᵀWX's dynamic_slice of the "
-                   "sharded row axis makes XLA all-gather X above ~40,000 rows")
 def test_x_is_not_gathered_at_50000_rows_either(four_devices):
+    # There XᵀWX would take the blocked layout, whose dynamic slices of the sharded
+    # row axis made XLA all-gather X; a sharded fit takes one dot instead.
     assert four_devices["gathers_of_X_at_50000_rows"] == []
 
 
