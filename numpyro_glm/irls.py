@@ -135,6 +135,12 @@ def working_weights(family: Family, eta, mu, weights):
     return jnp.where(weights > 0, w, 0.0)
 
 
+def working_response(family: Family, eta, mu, y_mean, weights, offset):
+    """IRLS working response z = η − o + (y − μ)/(dμ/dη), shape (n,). Zero-weight rows get 0."""
+    z = eta - offset + (y_mean - mu) / family.link.inverse_deriv(eta)
+    return jnp.where(weights > 0, z, 0.0)
+
+
 # --------------------------------------------------------------------------- linear algebra
 
 
@@ -402,8 +408,7 @@ def _subsample_fit(family, X, y_mean, weights, offset, eta, iterations: int = 5)
         _, eta = carry
         mu = family.link.inverse(eta)
         w = working_weights(family, eta, mu, weights)
-        z = jnp.where(weights > 0, eta - offset + (y_mean - mu) / family.link.inverse_deriv(eta), 0.0)
-        coef = _wls(X, w, z, False)
+        coef = _wls(X, w, working_response(family, eta, mu, y_mean, weights, offset), False)
         return coef, X @ coef + offset
 
     coef, _ = lax.fori_loop(0, iterations, step, (jnp.zeros(X.shape[1], X.dtype), eta))
@@ -472,6 +477,7 @@ def _solve(
     y_mean, weights = _mean_scale(family, y, weights, trials)
     tol = jnp.asarray(tol, dtype)
 
+    deviance0 = None  # the deviance at the start: computed below unless already known
     if start is not None:
         coef0, eta0 = (jnp.asarray(a, dtype) for a in start)
         mu0 = family.link.inverse(eta0)
@@ -494,12 +500,14 @@ def _solve(
             # A subsample fit that failed (not finite: singular, diverged) or a start
             # that is invalid on all rows falls back to mustart.
             use = jnp.all(jnp.isfinite(coef_sub)) & valid_sub & jnp.isfinite(deviance_sub)
+            deviance0 = jnp.where(use, deviance_sub, _deviance(family, y_mean, mu0, weights))
             coef0, eta0, mu0 = (jnp.where(use, a, b) for a, b in ((coef_sub, coef0), (eta_sub, eta0), (mu_sub, mu0)))
     else:
         coef0 = jnp.asarray(init, dtype)
         eta0 = X @ coef0 + offset
         mu0 = family.link.inverse(eta0)
-    deviance0 = _deviance(family, y_mean, mu0, weights)
+    if deviance0 is None:
+        deviance0 = _deviance(family, y_mean, mu0, weights)
 
     fixed_w = constant_weights(family, weights)
     if fixed_w is not None:
@@ -517,10 +525,8 @@ def _solve(
         weighted_least_squares = partial(_wls, X, partitioned=partitioned)
 
     def iterate(state: _State) -> _State:
-        dmu_deta = family.link.inverse_deriv(state.eta)
         w = working_weights(family, state.eta, state.mu, weights)
-        z = state.eta - offset + (y_mean - state.mu) / dmu_deta
-        z = jnp.where(weights > 0, z, 0.0)
+        z = working_response(family, state.eta, state.mu, y_mean, weights, offset)
         proposal = weighted_least_squares(w, z, state.ridge)
         singular = ~jnp.all(jnp.isfinite(proposal))
         # A singular XᵀWX (no ridge yet) costs one iteration: stay, and retry with the ridge.

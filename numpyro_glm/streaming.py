@@ -139,7 +139,7 @@ def _accumulate(sums: _Sums, coef, controls: _Controls, X, y, weights, offset, t
     fixed_w = irls.constant_weights(family, w)  # static: None unless W does not depend on μ
 
     def irls_products():
-        z = jnp.where(active, eta - offset + (y_mean - mu) / family.link.inverse_deriv(eta), 0.0)
+        z = irls.working_response(family, eta, mu, y_mean, w, offset)
         if fixed_w is None:
             gram, rhs = irls._weighted_products(X, irls.working_weights(family, eta, mu, w), z)
         else:
