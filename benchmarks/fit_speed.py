@@ -216,7 +216,8 @@ def contenders(kind, X, y):
 
 
 # numpyro_glm's n_iter at n ≥ 65,536 starts after its warm start (irls._subsample_stride).
-WARM_NOTE = ", counted from its warm start (five IRLS steps on every 32nd row, left out of the floor)"
+WARM_NOTE = (", counted from its warm start (five IRLS steps on every 32nd row and, unless XᵀWX is fixed, one on "
+             "every 8th; left out of the floor)")
 
 
 def floor_steps(X, y, kind, coef, iterations):
