@@ -602,6 +602,7 @@ def _uniform(key: Array, shape: tuple[int, ...], dtype) -> Array:
     # The top 23 bits as the mantissa of a float in [1, 2), minus 1 (as jax.random.uniform).
     return lax.bitcast_convert_type((bits >> 9) | jnp.uint32(0x3F800000), jnp.float32) - 1.0
 
+
 @jax.jit
 def poisson_sample(key: Array, rate: ArrayLike) -> Array:
     r"""Exact Poisson draws, one per element of ``rate``: inversion of the CDF with one

@@ -42,6 +42,7 @@ from .results import GLMFit
 __all__ = ["fit"]
 
 _MAX_ROWS_SHOWN = 5
+_ALIAS_TOL = 1e-7  # R's qr(tol = 1e-7)
 # A copy of X this large is split over threads (NumPy releases the GIL while copying).
 _PARALLEL_COPY_BYTES = 2**23
 _copy_pool: ThreadPoolExecutor | None = None
@@ -54,7 +55,6 @@ def _forget_copy_pool() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_copy_pool)
-_ALIAS_TOL = 1e-7  # R's qr(tol = 1e-7)
 
 
 # --------------------------------------------------------------------------- validation
