@@ -336,6 +336,20 @@ def _eta_moved(eta, eta_before, active):
     return active & (jnp.abs(eta - eta_before) > small * (1.0 + jnp.abs(eta_before)))
 
 
+def _keep_newton_step(state, coef, eta, mu, deviance, valid):
+    """``state`` (an ``_State`` or ``IRLSResult``) moved to the Newton step's ``coef``
+    (with its η, μ, deviance and validity) if the fit had converged and the step is
+    finite, valid and does not increase the deviance; else unchanged. Returns
+    ``(state, kept)``."""
+    # "Does not increase" up to rounding: at the optimum the deviance is flat.
+    not_worse = deviance <= state.deviance + 1e-12 * (jnp.abs(state.deviance) + 0.1)
+    ok = (state.status == Status.CONVERGED) & jnp.all(jnp.isfinite(coef)) & valid & not_worse
+    pick = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
+    state = state._replace(coef=pick(coef, state.coef), eta=pick(eta, state.eta), mu=pick(mu, state.mu),
+                           deviance=pick(deviance, state.deviance))
+    return state, ok
+
+
 def _newton_polish(family, X, offset, y_mean, weights, state: _State, steps: int = 2,
                    partitioned: bool = False) -> _State:
     """Finish a converged Fisher-scoring fit with Newton steps on the observed Hessian.
@@ -361,13 +375,8 @@ def _newton_polish(family, X, offset, y_mean, weights, state: _State, steps: int
         step = _cholesky_solve(neg_hessian, gradient)
         coef = state.coef + step
         eta, mu, deviance, valid = _evaluate(family, X, offset, y_mean, weights, coef)
-        # "Does not increase" up to rounding: at the optimum the deviance is flat.
-        not_worse = deviance <= state.deviance + 1e-12 * (jnp.abs(state.deviance) + 0.1)
-        ok = (state.status == Status.CONVERGED) & jnp.all(jnp.isfinite(step)) & valid & not_worse
         moved = jnp.any(_eta_moved(eta, state.eta, active))
-        pick = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
-        state = state._replace(coef=pick(coef, state.coef), eta=pick(eta, state.eta), mu=pick(mu, state.mu),
-                               deviance=pick(deviance, state.deviance))
+        state, ok = _keep_newton_step(state, coef, eta, mu, deviance, valid)
         return state, ok & moved, k + 1
 
     def keep_going(carry):
@@ -435,11 +444,7 @@ def newton_correction(family: Family, X, y_mean, weights, offset, result: IRLSRe
     gram, rhs = _weighted_products(X, w, z, partitioned)
     coef = _cholesky_solve(gram, rhs)
     eta, mu, deviance, valid = _evaluate(family, X, offset, y_mean, weights, coef)
-    not_worse = deviance <= result.deviance + 1e-12 * (jnp.abs(result.deviance) + 0.1)
-    ok = (result.status == Status.CONVERGED) & jnp.all(jnp.isfinite(coef)) & valid & not_worse
-    pick = lambda new, old: jnp.where(ok, new, old)  # noqa: E731
-    corrected = result._replace(coef=pick(coef, result.coef), eta=pick(eta, result.eta), mu=pick(mu, result.mu),
-                                deviance=pick(deviance, result.deviance))
+    corrected, _ = _keep_newton_step(result, coef, eta, mu, deviance, valid)
     return corrected, gram
 
 
