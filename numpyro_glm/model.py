@@ -198,6 +198,34 @@ def _names(X, coef_names, p: int) -> tuple:
     return names
 
 
+_FUSED_DOT_MAX_COLUMNS = 16
+"""Up to this many columns, :func:`linear_predictor` writes Xβ as βXᵀ on CPU."""
+
+
+def linear_predictor(X: jax.Array, coef: jax.Array) -> jax.Array:
+    """Xβ, shape (n,), for X of shape (n, p) and β of shape (p,).
+
+    On CPU, for up to ``_FUSED_DOT_MAX_COLUMNS`` columns, it is written as β @ Xᵀ, the
+    same sums: XLA then emits the product as a loop fused with what follows (the
+    inverse link), where ``X @ β`` calls its matrix-vector routine, slow for a handful
+    of columns. Measured on this project's 2-core machine, value and gradient of a
+    glm block's Poisson log density at n = 10,000: p = 5, 100 → 32 µs (float32) and
+    108 → 85 µs (float64); p = 12, 119 → 43 µs (float32); p = 16, 150 → 120 µs
+    (float64). Forward only (posterior predictive draws), exp(Xβ) at p = 5 takes 4.4
+    → 0.9 ns per row. From about 24 columns the two are level, and the routine wins
+    for the forward product.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from numpyro_glm.model import linear_predictor
+        >>> linear_predictor(jnp.array([[1.0, 2.0], [1.0, 3.0]]), jnp.array([0.5, 1.0])).tolist()
+        [2.5, 3.5]
+    """
+    if coef.ndim == 1 and X.shape[-1] <= _FUSED_DOT_MAX_COLUMNS and jax.default_backend() == "cpu":
+        return coef @ X.T
+    return X @ coef
+
+
 def _rows(x, idx, subsampled: bool, dtype=None):
     if x is None:
         return None
@@ -321,7 +349,7 @@ def glm(
     with numpyro.plate(f"{name}_rows", n, subsample_size=subsample_size) as idx:
         subsampled = subsample_size is not None and subsample_size < n
         X_rows = _rows(X, idx, subsampled, dtype)
-        linear = X_rows @ jnp.asarray(coef, dtype)
+        linear = linear_predictor(X_rows, jnp.asarray(coef, dtype))
         if offset is not None:
             linear = linear + _rows(offset, idx, subsampled, dtype)
         if eta is not None:

@@ -55,7 +55,7 @@ from numpyro.infer.util import log_likelihood as _numpyro_log_likelihood
 from numpyro.primitives import Messenger
 
 from .heap import release_freed_heap
-from .model import INFER_KEY
+from .model import INFER_KEY, linear_predictor
 from .residuals import is_discrete, normal_scores, pit_bounds
 
 __all__ = [
@@ -577,7 +577,7 @@ def _site_pit_bounds(site, trace):
         X = jnp.asarray(block.X)
         if np.shape(y)[0] != X.shape[0]:
             raise NotImplementedError("a subsampled glm block (subsample_size=) has no per-row μ here")
-        linear = X @ jnp.asarray(trace[block.sites["coef"]]["value"], X.dtype)
+        linear = linear_predictor(X, jnp.asarray(trace[block.sites["coef"]]["value"], X.dtype))
         if block.fit_offset is not None:
             linear = linear + jnp.asarray(block.fit_offset, X.dtype)
         mu = family.link.inverse(linear)

@@ -84,6 +84,20 @@ def test_block_returns_the_mean_of_the_linear_predictor_with_offset_and_eta(data
     np.testing.assert_allclose(mu, np.exp(X @ coef + offset + eta), rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("p", [1, 5, 16, 17, 40])
+def test_linear_predictor_and_its_gradient_equal_x_times_coef(p, dtype):
+    # Up to 16 columns it is written as coef @ X.T (a fused loop on CPU): same sums.
+    rng = np.random.default_rng(p)
+    X, coef, cotangent = rng.normal(size=(300, p)), rng.normal(size=p), rng.normal(size=300)
+    rtol = 1e-5 if dtype == np.float32 else 1e-13
+    eta = jax.jit(glm.model.linear_predictor)(X.astype(dtype), coef.astype(dtype))
+    assert eta.shape == (300,) and eta.dtype == dtype
+    np.testing.assert_allclose(eta, X @ coef, rtol=rtol, atol=rtol * np.max(np.abs(X) @ np.abs(coef)))
+    grad = jax.grad(lambda c: cotangent.astype(dtype) @ glm.model.linear_predictor(X.astype(dtype), c))(coef.astype(dtype))
+    np.testing.assert_allclose(grad, cotangent @ X, rtol=rtol, atol=rtol * np.max(np.abs(cotangent) @ np.abs(X)))
+
+
 def test_binomial_block_uses_trials(data):
     X, t = data["X"], data["trials"]
     y = np.minimum(data["poisson"], t)
