@@ -606,6 +606,24 @@ def test_poisson_sampler_frequencies_match_the_pmf_for_large_rates(rate, dtype):
     np.testing.assert_allclose(draws.var() / rate, 1.0, atol=4 * np.sqrt(2 / n))
 
 
+@pytest.mark.parametrize("mean, concentration", [(0.3, 0.5), (3.0, 2.0), (40.0, 20.0)])
+def test_negative_binomial_draws_match_scipys_pmf(mean, concentration):
+    """NegativeBinomial2.sample: NumPyro's gamma–Poisson mixture with the Poisson drawn
+    by poisson_sample; chi-square of 200,000 draws (tails beyond the 1e-4 quantiles
+    pooled) against scipy's nbinom(r, r / (r + μ))."""
+    from numpyro_glm.distributions import NegativeBinomial2
+
+    n = 200_000
+    draws = np.asarray(NegativeBinomial2(mean, concentration).sample(jax.random.PRNGKey(21), (n,)))
+    assert draws.shape == (n,) and np.issubdtype(draws.dtype, np.integer)
+    law = scipy.stats.nbinom(concentration, concentration / (concentration + mean))
+    lo, hi = law.ppf([1e-4, 1 - 1e-4]).astype(np.int64)
+    inner = np.arange(lo + 1, hi)
+    observed = np.r_[np.sum(draws <= lo), [np.sum(draws == k) for k in inner], np.sum(draws >= hi)]
+    expected = n * np.r_[law.cdf(lo), law.pmf(inner), law.sf(hi - 1)]
+    assert scipy.stats.chisquare(observed, expected).pvalue > 1e-3
+
+
 def test_float32_uniforms_use_both_halves_of_each_threefry_hash_and_are_uniform():
     """The Poisson sampler's uniforms: two values per threefry2x32 hash of the key's
     own stream (half JAX's cost). Kolmogorov–Smirnov against U(0, 1), no lag-1 or
