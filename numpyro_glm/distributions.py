@@ -1,6 +1,8 @@
 r"""Response distributions that NumPyro does not ship: :class:`InverseGaussian` and
 :class:`Tweedie`; :class:`NegativeBinomial2`, NumPyro's own with an accurate
-``log_prob``; and :class:`Poisson`, NumPyro's own with a faster exact sampler.
+``log_prob`` and faster draws; and :class:`Poisson` and :class:`Gamma`, NumPyro's own
+with faster samplers (:func:`poisson_sample`, :func:`gamma_sample`: the draws of a
+posterior predictive check).
 
 The GLM families of this package need a likelihood for every variance function they
 offer. NumPyro covers the Normal, Poisson, Gamma, binomial and negative binomial
@@ -26,13 +28,14 @@ from jax.typing import ArrayLike
 
 from numpyro.distributions import constraints
 from numpyro.distributions.conjugate import NegativeBinomial2 as _NumPyroNegativeBinomial2
-from numpyro.distributions.continuous import Gamma, Normal
+from numpyro.distributions.continuous import Gamma as _NumPyroGamma
+from numpyro.distributions.continuous import Normal
 from numpyro.distributions.discrete import Poisson as _NumPyroPoisson
 from numpyro.distributions.distribution import Distribution
 from numpyro.distributions.util import promote_shapes, validate_sample
 from numpyro.util import is_prng_key
 
-__all__ = ["InverseGaussian", "Tweedie", "NegativeBinomial2", "Poisson", "poisson_sample"]
+__all__ = ["InverseGaussian", "Tweedie", "NegativeBinomial2", "Gamma", "Poisson", "poisson_sample", "gamma_sample"]
 
 
 def _float_dtype(*args: ArrayLike) -> jnp.dtype:
@@ -465,9 +468,7 @@ class Tweedie(Distribution):
         key_count, key_gamma = random.split(key)
         count = poisson_sample(key_count, jnp.broadcast_to(rate, shape)).astype(dtype)
         positive = count > 0
-        g = random.gamma(
-            key_gamma, jnp.where(positive, count * summand_shape, 1.0), dtype=dtype
-        )
+        g = gamma_sample(key_gamma, jnp.where(positive, count * summand_shape, 1.0).astype(dtype))
         return jnp.where(positive, g * scale, 0.0).astype(dtype)
 
     @validate_sample
@@ -552,12 +553,14 @@ class NegativeBinomial2(_NumPyroNegativeBinomial2):
 
     def sample(self, key: Optional[jax.Array], sample_shape: tuple[int, ...] = ()) -> Array:
         """θ ~ Gamma(r, r/μ), then y ~ Poisson(θ), as NumPyro, but drawn with
-        :func:`poisson_sample` (several times faster than :func:`jax.random.poisson` on
-        large arrays of small rates, and right at large ones)."""
+        :func:`gamma_sample` and :func:`poisson_sample` instead of NumPyro's samplers."""
         assert is_prng_key(key)
         assert key is not None
         key_gamma, key_poisson = random.split(key)
-        return poisson_sample(key_poisson, self._gamma.sample(key_gamma, sample_shape))
+        shape = sample_shape + self.batch_shape
+        concentration = jnp.broadcast_to(self.concentration, shape)
+        theta = gamma_sample(key_gamma, concentration) / jnp.broadcast_to(self.rate, shape)
+        return poisson_sample(key_poisson, theta)
 
     @validate_sample
     def log_prob(self, value: ArrayLike) -> Array:
@@ -729,6 +732,91 @@ def _cornish_fisher_quantile(u: Array, rate: Array, int_dtype) -> Array:
     info = jnp.iinfo(int_dtype)
     quantile = jnp.clip(quantile, 0, info.max)
     return jnp.where(jnp.isnan(rate), -1, jnp.where(rate == jnp.inf, info.max, quantile))
+
+
+# --------------------------------------------------------------------------- gamma
+
+
+@jax.jit
+def gamma_sample(key: Array, concentration: ArrayLike) -> Array:
+    r"""Gamma(concentration, 1) draws, one per element of ``concentration``, by
+    Marsaglia and Tsang's squeeze method over the whole array at once.
+
+    Each round draws a normal x and a uniform u for every value still pending and
+    accepts d·v, with d = a − 1/3 and v = (1 + x/√(9d))³, where v > 0 and log u <
+    x²/2 + d − dv + d log v (at least 95% of proposals for every a); the rounds go on
+    until every value is accepted (about five for 10⁵ values). Below a = 1, a draw for
+    a + 1 is scaled by u^(1/a). :func:`jax.random.gamma` instead runs one rejection
+    loop per value, about 1 µs per value on one CPU core against ~80 ns here. Draws
+    below the dtype's smallest normal number (Gamma(0.05) has 1.3% of its mass below
+    1e-38) are returned as that number, never 0, as in :func:`jax.random.gamma`. Not
+    differentiable in ``concentration`` (use :func:`jax.random.gamma` for
+    reparameterised gradients).
+
+    Args:
+        key: a ``jax.random`` key.
+        concentration: shapes a > 0, any shape (float32 or float64).
+
+    Returns:
+        Draws of ``concentration``'s shape and float dtype (NaN where a ≤ 0 or NaN).
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from numpyro_glm.distributions import gamma_sample
+        >>> draws = gamma_sample(jax.random.PRNGKey(0), jnp.full(10_000, 2.0))
+        >>> bool(abs(float(draws.mean()) - 2.0) < 0.1)
+        True
+    """
+    a = jnp.asarray(concentration, _float_dtype(concentration))
+    dtype, shape = a.dtype, a.shape
+    boost = a < 1.0
+    d = jnp.where(boost, a + 1.0, a) - 1.0 / 3.0
+    c = lax.rsqrt(9.0 * d)
+    key_rounds, key_boost = random.split(key)
+
+    def propose(carry):
+        i, draws = carry
+        u = _uniform(random.fold_in(key_rounds, i), (2,) + shape, dtype)
+        x = ndtri(u[0])
+        t = c * x  # v = (1 + t)³
+        positive = t > -1.0
+        t = jnp.where(positive, t, 0.0)
+        # log u < x²/2 + d(1 − v + log v), with 1 − v = −t(3 + t(3 + t)): d − dv would
+        # cancel (off by ~1e-3 in float32 at a = 1e4; this form by ~1e-5).
+        accept = positive & (jnp.log(u[1]) < 0.5 * x * x + d * (3.0 * jnp.log1p(t) - t * (3.0 + t * (3.0 + t))))
+        # Pending values are the NaN ones: one mask, so that no two copies of the test
+        # (XLA may compute it in two fusions, rounding differently) can disagree.
+        return i + 1, jnp.where(jnp.isnan(draws) & accept, d * (1.0 + t) ** 3, draws)
+
+    valid = a > 0  # NaN and a <= 0 are set to NaN at the end
+    start = (jnp.uint32(0), jnp.where(valid, jnp.nan, 1.0).astype(dtype))
+    draws = lax.while_loop(lambda carry: jnp.any(jnp.isnan(carry[1])), propose, start)[1]
+    scale = jnp.exp(jnp.log(_uniform(key_boost, shape, dtype)) / a)
+    draws = jnp.where(boost, draws * scale, draws)
+    return jnp.where(valid, jnp.maximum(draws, jnp.finfo(dtype).tiny), jnp.nan)
+
+
+class Gamma(_NumPyroGamma):
+    r"""NumPyro's :class:`~numpyro.distributions.Gamma` (same parameters, support and
+    ``log_prob``) whose ``sample`` is :func:`gamma_sample` times 1/rate: ~12× faster
+    than :func:`jax.random.gamma` on a CPU (posterior predictive checks, parametric
+    bootstraps of Gamma GLMs). The draws are not differentiable in the concentration,
+    so it is not marked reparameterised (use NumPyro's for a reparameterised latent).
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from numpyro_glm.distributions import Gamma
+        >>> Gamma(jnp.array([0.5, 2.0]), 1.0).sample(jax.random.PRNGKey(1), (3,)).shape
+        (3, 2)
+    """
+
+    reparametrized_params = []
+
+    def sample(self, key: Optional[jax.Array], sample_shape: tuple[int, ...] = ()) -> Array:
+        assert is_prng_key(key)
+        assert key is not None
+        shape = sample_shape + self.batch_shape
+        return gamma_sample(key, jnp.broadcast_to(self.concentration, shape)) / jnp.broadcast_to(self.rate, shape)
 
 
 class Poisson(_NumPyroPoisson):

@@ -44,6 +44,7 @@ import numpyro.distributions as dist
 from jax.scipy.special import xlogy
 
 from . import links as _links
+from .distributions import Gamma as _GammaDistribution
 from .distributions import InverseGaussian as _InverseGaussianDistribution
 from .distributions import NegativeBinomial2 as _NegativeBinomial2
 from .distributions import Poisson as _PoissonDistribution
@@ -527,7 +528,7 @@ class Gamma(Family):
     def distribution(self, mu, dispersion=1.0, trials=None, *, validate_args=None):
         self._no_trials(trials)
         shape = 1.0 / jnp.asarray(dispersion)
-        return dist.Gamma(shape, shape / mu, validate_args=validate_args)
+        return _GammaDistribution(shape, shape / mu, validate_args=validate_args)
 
     def starting_mu(self, y, weights=None, trials=None):
         self._no_trials(trials)
