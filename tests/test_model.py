@@ -94,7 +94,8 @@ def test_linear_predictor_and_its_gradient_equal_x_times_coef(p, dtype):
     eta = jax.jit(glm.model.linear_predictor)(X.astype(dtype), coef.astype(dtype))
     assert eta.shape == (300,) and eta.dtype == dtype
     np.testing.assert_allclose(eta, X @ coef, rtol=rtol, atol=rtol * np.max(np.abs(X) @ np.abs(coef)))
-    grad = jax.grad(lambda c: cotangent.astype(dtype) @ glm.model.linear_predictor(X.astype(dtype), c))(coef.astype(dtype))
+    X_typed, cotangent_typed = X.astype(dtype), cotangent.astype(dtype)
+    grad = jax.grad(lambda c: cotangent_typed @ glm.model.linear_predictor(X_typed, c))(coef.astype(dtype))
     np.testing.assert_allclose(grad, cotangent @ X, rtol=rtol, atol=rtol * np.max(np.abs(cotangent) @ np.abs(X)))
 
 
